@@ -4,13 +4,59 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from provisioning import ProvisioningError
 
 STEPS = {
     "station": "create a station's Ed25519 key pair and TOML config, enroll it with the hub",
     "broker": "write Mosquitto password and ACL entries for stations and the hub",
     "systemd": "write systemd units for the station daemon, the kiosk browser, the hub's ingest and API",
     "grafana": "write Grafana provisioning files (datasource and dashboards)",
+}
+
+
+def _broker(args: argparse.Namespace) -> list[str]:
+    from provisioning.broker import BrokerPlan, provision_broker
+
+    plan = BrokerPlan(directory=args.dir, stations=tuple(args.station), hub_user=args.hub_user,
+                      port=args.port, bind=args.bind)
+    return provision_broker(plan)
+
+
+def _add_broker_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", type=Path, required=True, help="folder for passwd, acl, vrs.conf and secrets/")
+    p.add_argument("--station", action="append", default=[], metavar="DEVICE_ID",
+                   help="a station's device id (its MQTT user name); repeat for several")
+    p.add_argument("--hub-user", default="vrs-hub", help="the hub ingest's MQTT user name (default vrs-hub)")
+    p.add_argument("--port", type=int, default=1883, help="listener port (default 1883)")
+    p.add_argument("--bind", default="127.0.0.1", help="listener address (default 127.0.0.1)")
+
+
+def _systemd(args: argparse.Namespace) -> list[str]:
+    from provisioning.systemd import UnitPlan, write_units
+
+    plan = UnitPlan(directory=args.dir, target=args.target, venv=args.venv.resolve(), config=args.config.resolve(),
+                    user=args.user, kiosk_url=args.kiosk_url, api_port=args.api_port)
+    return write_units(plan)
+
+
+def _add_systemd_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", choices=["station", "hub"], help="which machine the units are for")
+    p.add_argument("--dir", type=Path, default=Path("/etc/systemd/system"), help="where to write the units")
+    p.add_argument("--venv", type=Path, default=Path(sys.prefix), help="the virtualenv holding vrs-edge/vrs-hub")
+    p.add_argument("--config", type=Path, required=True,
+                   help="station: its TOML config; hub: an environment file with the VRS_* settings")
+    p.add_argument("--user", default="vrs", help="the system user the services run as (default vrs)")
+    p.add_argument("--kiosk-url", default="http://127.0.0.1:8080/", help="station: the kiosk page's address")
+    p.add_argument("--api-port", type=int, default=8000, help="hub: the API's port (default 8000)")
+
+
+Step = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], list[str]]]
+IMPLEMENTED: dict[str, Step] = {
+    "broker": (_add_broker_arguments, _broker),
+    "systemd": (_add_systemd_arguments, _systemd),
 }
 
 
@@ -21,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(STEPS) + "}")
     for name, text in STEPS.items():
-        sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        p = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        if name in IMPLEMENTED:
+            IMPLEMENTED[name][0](p)
     return parser
 
 
@@ -31,8 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    print(f"vrs-provision {args.command}: not available in this version yet", file=sys.stderr)
-    return 2
+    if args.command not in IMPLEMENTED:
+        print(f"vrs-provision {args.command}: not available in this version yet", file=sys.stderr)
+        return 2
+    try:
+        for line in IMPLEMENTED[args.command][1](args):
+            print(line)
+    except ProvisioningError as e:
+        print(f"vrs-provision {args.command}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

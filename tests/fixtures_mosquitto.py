@@ -117,9 +117,10 @@ def _broker_back_up(request: pytest.FixtureRequest) -> Iterator[None]:
 def mosquitto_factory() -> Iterator[Callable[..., Broker]]:
     started: list[tuple[Broker, Path]] = []
 
-    def make(extra_conf: str = "", allow_anonymous: bool = True) -> Broker:
+    def make(extra_conf: str = "", allow_anonymous: bool = True, port: int | None = None) -> Broker:
+        """`port` is required when `extra_conf` declares its own listener (it is where start() waits)."""
         base = Path(tempfile.mkdtemp(prefix="vrs-mqtt-"))
-        broker = Broker(base, extra_conf=extra_conf, allow_anonymous=allow_anonymous)
+        broker = Broker(base, extra_conf=extra_conf, allow_anonymous=allow_anonymous, port=port)
         started.append((broker, base))
         broker.start()
         return broker
