@@ -6,7 +6,7 @@ Exceptions (protocol.errors)::
     ProtocolError               base of everything raised here
      +-- VoucherError           the text is not exactly one valid voucher (.reason, .field)
      +-- RecordError            a record breaks a wire-format rule (.code, .field, .detail)
-     +-- BatchError             a payload is not a well-formed batch or ack
+     +-- BatchError             a payload is not a well-formed batch, ack or status
      +-- SignatureError         a JWS is not validly signed by the expected key (.code "bad_signature")
      +-- TopicError             a topic name or device id is not valid
 """

@@ -27,7 +27,7 @@ class RecordError(ProtocolError):
 
 
 class BatchError(ProtocolError):
-    """The payload is not a well-formed batch or ack (not JSON, wrong shape, too many records, too big)."""
+    """A payload is not a well-formed batch, ack or status (not JSON, wrong shape, too many records, too big)."""
 
 
 class SignatureError(ProtocolError):
