@@ -1,0 +1,64 @@
+-- Dose records. vaccination_history keeps every accepted record (registrations and voids) and is never
+-- changed; vaccinations is the current state derived from it: per municipality + voucher + dose, the
+-- latest registration (by scanned_at, then record_id) that no void names. seen_records remembers every
+-- record_id ever accepted, so a replay can never resurrect what a void or a correction replaced.
+CREATE TABLE vaccination_history (
+    municipality_code text NOT NULL REFERENCES municipalities (code),
+    record_id         uuid NOT NULL,
+    op                text NOT NULL CHECK (op IN ('register', 'void')),
+    voucher_no        text NOT NULL CHECK (voucher_no ~ '^[0-9]{10}$'),
+    dose              smallint NOT NULL CHECK (dose BETWEEN 1 AND 9),
+    ticket_kind       text,
+    status            text NOT NULL CHECK (status IN ('vaccinated', 'screened_only')),
+    administered_on   date NOT NULL,
+    venue_id          text NOT NULL,
+    maker             text NOT NULL CHECK (maker IN ('pfizer', 'moderna', 'astrazeneca', 'novavax', 'other')),
+    lot               text NOT NULL,
+    doctor            text NOT NULL,
+    read_source       text NOT NULL,
+    read_frames       integer NOT NULL DEFAULT 0,
+    scanned_at        timestamptz NOT NULL,
+    voids_record_id   uuid,
+    device_id         text,
+    batch_seq         bigint,
+    recorded_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (municipality_code, record_id),
+    CHECK ((op = 'void') = (voids_record_id IS NOT NULL))
+);
+CREATE INDEX vaccination_history_key ON vaccination_history (municipality_code, voucher_no, dose);
+CREATE INDEX vaccination_history_record ON vaccination_history (record_id);
+CREATE INDEX vaccination_history_voids ON vaccination_history (voids_record_id) WHERE voids_record_id IS NOT NULL;
+CREATE INDEX vaccination_history_venue ON vaccination_history (venue_id);
+CREATE TRIGGER vaccination_history_append_only BEFORE UPDATE OR DELETE ON vaccination_history
+    FOR EACH ROW EXECUTE FUNCTION vrs_refuse_change();
+
+CREATE TABLE vaccinations (
+    municipality_code text NOT NULL REFERENCES municipalities (code),
+    voucher_no        text NOT NULL CHECK (voucher_no ~ '^[0-9]{10}$'),
+    dose              smallint NOT NULL CHECK (dose BETWEEN 1 AND 9),
+    record_id         uuid NOT NULL,
+    ticket_kind       text,
+    status            text NOT NULL CHECK (status IN ('vaccinated', 'screened_only')),
+    administered_on   date NOT NULL,
+    venue_id          text NOT NULL,
+    maker             text NOT NULL CHECK (maker IN ('pfizer', 'moderna', 'astrazeneca', 'novavax', 'other')),
+    lot               text NOT NULL,
+    doctor            text NOT NULL,
+    read_source       text NOT NULL,
+    scanned_at        timestamptz NOT NULL,
+    device_id         text,
+    -- 宛名番号 of the resident holding this voucher; NULL = not (yet) matched to an uploaded resident.
+    atena_no          text,
+    registered_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (municipality_code, voucher_no, dose)
+);
+CREATE INDEX vaccinations_record ON vaccinations (record_id);
+CREATE INDEX vaccinations_venue ON vaccinations (venue_id);
+CREATE INDEX vaccinations_atena ON vaccinations (municipality_code, atena_no);
+
+CREATE TABLE seen_records (
+    record_id         uuid PRIMARY KEY,
+    municipality_code text NOT NULL,
+    op                text NOT NULL CHECK (op IN ('register', 'void')),
+    seen_at           timestamptz NOT NULL DEFAULT now()
+);
