@@ -8,12 +8,14 @@ Exceptions (protocol.errors)::
      +-- RecordError            a record breaks a wire-format rule (.code, .field, .detail)
      +-- BatchError             a payload is not a well-formed batch, ack or status
      +-- SignatureError         a JWS is not validly signed by the expected key (.code "bad_signature")
+     +-- KeyFormatError         a PEM or JWK is not the Ed25519 key expected
      +-- TopicError             a topic name or device id is not valid
 """
 
 from protocol.check_digits import is_valid_my_number, municipality_check_digit
 from protocol.errors import (
     BatchError,
+    KeyFormatError,
     ProtocolError,
     RecordError,
     SignatureError,
@@ -25,6 +27,7 @@ from protocol.voucher import Voucher, parse_voucher
 
 __all__ = [
     "BatchError",
+    "KeyFormatError",
     "ProtocolError",
     "RecordError",
     "SignatureError",

@@ -36,5 +36,9 @@ class SignatureError(ProtocolError):
     code = "bad_signature"
 
 
+class KeyFormatError(ProtocolError):
+    """A key (PEM or JWK) is not an Ed25519 key of the kind expected (public where public is due)."""
+
+
 class TopicError(ProtocolError):
     """A topic name or a device id is not valid."""
