@@ -1,0 +1,158 @@
+"""The per-request database transaction and the caller it is scoped to.
+
+A request gets one pooled connection and one transaction. The caller is authenticated inside it (session
+cookie or bearer token), then the transaction's scope is set from the caller's role so that row-level
+security, not only the queries' WHERE clauses, keeps each municipality's data apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
+
+import msgspec
+import psycopg
+from anyio import to_thread
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from psycopg_pool import ConnectionPool
+
+from hub.api.errors import NotAuthenticated
+from hub.api.identity import Identity
+from hub.api.services import tokens
+from hub.api.settings import ApiSettings
+from hub.db import accounts
+from hub.db.scoped import Scope, scoped
+
+T = TypeVar("T")
+
+
+class ApiState(msgspec.Struct):
+    """What the app keeps between requests: settings, the pool and the key CSRF tokens are made with."""
+
+    settings: ApiSettings
+    pool: ConnectionPool[Any]
+    csrf_key: bytes
+
+
+class Db(msgspec.Struct):
+    """A transaction with no caller yet (the login form); no scope is set, so it sees no personal data."""
+
+    conn: psycopg.Connection[Any]
+    now: dt.datetime
+    remote_addr: str
+    state: ApiState
+
+
+class Caller(msgspec.Struct):
+    """An authenticated caller and its scoped transaction."""
+
+    conn: psycopg.Connection[Any]
+    identity: Identity
+    now: dt.datetime
+    remote_addr: str
+    state: ApiState
+
+    @property
+    def csrf(self) -> str:
+        """The CSRF token forms of this session must carry ('' for bearer tokens, which need none)."""
+        sid = self.identity.session_id
+        return tokens.csrf_token(self.state.csrf_key, sid) if sid else ""
+
+
+def api_state(state: State) -> ApiState:
+    value: ApiState = state.api
+    return value
+
+
+def remote_addr(request: Request[Any, Any, Any]) -> str:
+    client = request.client
+    return client.host if client else ""
+
+
+def scope_for(identity: Identity) -> Scope:
+    """The database scope of a caller: its municipality, its venue, or nothing personal at all."""
+    if identity.is_municipal and identity.municipality_code:
+        return Scope.municipality(identity.municipality_code)
+    if identity.role == "venue_staff" and identity.venue_id and identity.municipality_code:
+        return Scope.venue(identity.venue_id, identity.municipality_code)
+    return Scope.operator()
+
+
+def _identity(conn: psycopg.Connection[Any], request: Request[Any, Any, Any], st: ApiState,
+              now: dt.datetime) -> Identity:
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("Authorization must be 'Bearer <token>'")
+        row = accounts.user_by_api_token(conn, tokens.token_hash(token.strip()), now)
+        via, sid = "token", None
+    else:
+        sid = request.cookies.get(tokens.SESSION_COOKIE)
+        if not sid:
+            raise NotAuthenticated("not logged in")
+        idle = dt.timedelta(minutes=st.settings.session_idle_minutes)
+        row = accounts.user_by_session(conn, tokens.token_hash(sid), now, idle)
+        via = "session"
+    if row is None:
+        raise NotAuthenticated("session expired or token not valid")
+    venue_municipality = None
+    if row.venue_id is not None:
+        venue_municipality = accounts.venue_municipality(conn, row.venue_id)
+    return Identity(
+        user_id=row.user_id, username=row.username, display_name=row.display_name,
+        role=row.role,  # type: ignore[arg-type]  # the table's CHECK constraint allows only Role values
+        municipality_code=row.municipality_code or venue_municipality, venue_id=row.venue_id,
+        prefecture_code=row.prefecture_code, via=via,  # type: ignore[arg-type]  # one of the two literals
+        session_id=sid,
+    )
+
+
+@contextmanager
+def _db_tx(request: Request[Any, Any, Any], st: ApiState) -> Iterator[Db]:
+    with st.pool.connection() as conn, conn.transaction():
+        yield Db(conn=conn, now=dt.datetime.now(dt.UTC), remote_addr=remote_addr(request), state=st)
+
+
+@contextmanager
+def _caller_tx(request: Request[Any, Any, Any], st: ApiState) -> Iterator[Caller]:
+    now = dt.datetime.now(dt.UTC)
+    with st.pool.connection() as conn, conn.transaction():
+        identity = _identity(conn, request, st, now)
+        with scoped(conn, scope_for(identity)):
+            yield Caller(conn=conn, identity=identity, now=now, remote_addr=remote_addr(request), state=st)
+
+
+async def _in_thread(cm: AbstractContextManager[T]) -> AsyncGenerator[T, None]:
+    """Run a blocking context manager's enter and exit in a worker thread, around an async yield.
+
+    Litestar runs a sync generator dependency on the event loop; the database waits must not block it.
+    """
+    value = await to_thread.run_sync(cm.__enter__)
+    try:
+        yield value
+    except BaseException as exc:
+        if not await to_thread.run_sync(cm.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await to_thread.run_sync(cm.__exit__, None, None, None)
+
+
+async def provide_db(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Db, None]:
+    """Dependency: one unscoped transaction (for logging in)."""
+    async for db in _in_thread(_db_tx(request, api_state(state))):
+        yield db
+
+
+async def provide_caller(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Caller, None]:
+    """Dependency: authenticate the caller and open its scoped transaction (NotAuthenticated if nobody)."""
+    async for caller in _in_thread(_caller_tx(request, api_state(state))):
+        yield caller
+
+
+CallerDep = NamedDependency[Caller]
+DbDep = NamedDependency[Db]

@@ -1,0 +1,1 @@
+"""Rules of the admin work, between the HTTP controllers and the database queries."""

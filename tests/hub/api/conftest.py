@@ -1,0 +1,101 @@
+"""API test fixtures: the Litestar app on a freshly migrated database, users of each role, logged-in clients."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from hub.api.app import create_app
+from hub.api.services import accounts
+from hub.api.settings import ApiSettings
+from hub.db.connect import connect
+from hub.keys import load_secret
+
+MUNI_A = "131016"  # 千代田区
+MUNI_B = "131024"  # 中央区
+VENUE_A = "v-131016-001"
+VENUE_B = "v-131024-001"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def api_settings(hub_db: str, hub_key_files: tuple[Path, Path]) -> ApiSettings:
+    return ApiSettings(database_url=hub_db, secret=load_secret(hub_key_files[1]), pool_min_size=1, pool_max_size=4)
+
+
+@pytest.fixture
+def venues(hub_db: str) -> None:
+    with connect(hub_db, None) as conn:
+        conn.execute(
+            "INSERT INTO venues (venue_id, municipality_code, name)"
+            " VALUES (%s, %s, '千代田会場'), (%s, %s, '中央会場')",
+            (VENUE_A, MUNI_A, VENUE_B, MUNI_B),
+        )
+
+
+@pytest.fixture
+def make_user(hub_db: str, venues: None) -> Callable[..., str]:
+    def make(username: str, role: str, *, municipality_code: str | None = None, venue_id: str | None = None,
+             prefecture_code: str | None = None, password: str = PASSWORD) -> str:
+        with connect(hub_db, None) as conn, conn.transaction():
+            accounts.create_user(conn, username=username, password=password, role=role,
+                                 municipality_code=municipality_code, venue_id=venue_id,
+                                 prefecture_code=prefecture_code)
+        return username
+
+    return make
+
+
+@pytest.fixture
+def users(make_user: Callable[..., str]) -> dict[str, str]:
+    """One user of each role, named after it; clerk_a/clerk_b are staff of two municipalities."""
+    make_user("operator", "operator")
+    make_user("admin_a", "municipal_admin", municipality_code=MUNI_A)
+    make_user("clerk_a", "municipal_staff", municipality_code=MUNI_A)
+    make_user("clerk_b", "municipal_staff", municipality_code=MUNI_B)
+    make_user("venue_a", "venue_staff", venue_id=VENUE_A)
+    make_user("pref13", "prefecture_viewer", prefecture_code="13")
+    make_user("nation", "national_viewer")
+    return {}
+
+
+@pytest.fixture
+def app_client(api_settings: ApiSettings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(app=create_app(api_settings), base_url="http://testserver.local") as client:
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="_csrf" value="([^"]*)"', html)
+    assert m, "page has no CSRF field"
+    return m.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> str:  # type: ignore[type-arg]
+    """Log in through the form; returns the CSRF token of the new session (from the account page)."""
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": password, "_csrf": csrf_of(page.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return csrf_of(client.get("/account").text)
+
+
+@pytest.fixture
+def client_factory(api_settings: ApiSettings) -> Iterator[Callable[[], TestClient]]:  # type: ignore[type-arg]
+    """Extra independent clients (own cookie jars) on one shared app."""
+    app = create_app(api_settings)
+    opened: list[TestClient] = []  # type: ignore[type-arg]
+
+    def make() -> TestClient:  # type: ignore[type-arg]
+        c = TestClient(app=app, base_url="http://testserver.local")
+        c.__enter__()
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        c.__exit__(None, None, None)
