@@ -8,6 +8,7 @@ Exceptions (hub.errors)::
      +-- MigrationError         a migration file failed to apply (names the file)
      +-- ScopeError             a database scope is incomplete (e.g. municipality scope without a code)
      +-- NotFoundError          a venue, device or municipality named in a command does not exist
+     +-- InputError             a value given to a command is malformed (an id, a name, a code)
      +-- ConflictError          an id is already taken (venue add, device add)
      +-- IngestError            base of what the ingest refuses
           +-- BatchRefused      a whole batch is refused before anything is written (.reason)

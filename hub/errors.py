@@ -27,6 +27,10 @@ class NotFoundError(HubError):
     """A venue, device or municipality named in a command does not exist."""
 
 
+class InputError(HubError):
+    """A value given to a command is malformed (an id, a name, a code)."""
+
+
 class ConflictError(HubError):
     """An id given to a command is already taken."""
 
