@@ -1,0 +1,336 @@
+"""Residents of one municipality: bulk import (COPY into a staging table, then one upsert), search,
+one resident with every dose and its history, and coverage per dose.
+
+Everything runs inside a transaction scoped to the municipality (hub.db.scoped); the explicit
+municipality_code conditions are for the planner and a second line of defence, row-level security is
+what keeps other municipalities out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+import psycopg
+
+Conn = psycopg.Connection[Any]
+
+STAGE_COLUMNS = (
+    "line", "atena_no", "voucher_no", "my_number_hmac", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
+    "address", "status", "status_date",
+)
+
+
+class StagedResident(msgspec.Struct, frozen=True, array_like=True):
+    """One valid file row ready for the staging table (``my_number_hmac`` hex or None)."""
+
+    line: int
+    atena_no: str
+    voucher_no: str
+    my_number_hmac: str | None
+    name: str
+    name_kana: str
+    name_kana_norm: str
+    birth_date: dt.date
+    sex: int
+    address: str
+    status: str
+    status_date: dt.date | None
+
+
+class ApplyCounts(msgspec.Struct, frozen=True):
+    """What applying a staged file changed (or would change, in a dry run)."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    flagged_missing: int
+    matched_records: int
+
+
+class VoucherConflict(msgspec.Struct, frozen=True):
+    """A voucher number in the file that another resident (not in the file) already holds."""
+
+    line: int
+    voucher_no: str
+    held_by: str
+
+
+def create_stage(conn: Conn) -> None:
+    """A temporary staging table, dropped at the end of the transaction."""
+    conn.execute(
+        "CREATE TEMP TABLE resident_stage (line integer NOT NULL, atena_no text NOT NULL, voucher_no text NOT NULL,"
+        " my_number_hmac text, name text NOT NULL, name_kana text NOT NULL, name_kana_norm text NOT NULL,"
+        " birth_date date NOT NULL, sex smallint NOT NULL, address text NOT NULL, status text NOT NULL,"
+        " status_date date) ON COMMIT DROP"
+    )
+
+
+def copy_into_stage(conn: Conn, rows: Iterable[StagedResident]) -> int:
+    """COPY rows into the staging table as they come (the file is never held in memory); returns the count."""
+    n = 0
+    with conn.cursor() as cur, cur.copy(f"COPY resident_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(msgspec.structs.astuple(row))
+            n += 1
+    return n
+
+
+def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> list[VoucherConflict]:
+    """Voucher numbers in the file already held by a resident the file does not also list."""
+    cur = conn.execute(
+        "SELECT s.line, s.voucher_no, r.atena_no FROM resident_stage s"
+        " JOIN residents r ON r.municipality_code = %(m)s AND r.voucher_no = s.voucher_no AND r.atena_no <> s.atena_no"
+        " WHERE NOT EXISTS (SELECT 1 FROM resident_stage o WHERE o.atena_no = r.atena_no)"
+        " ORDER BY s.line LIMIT %(limit)s",
+        {"m": municipality_code, "limit": limit},
+    )
+    return [VoucherConflict(int(r[0]), str(r[1]), str(r[2])) for r in cur]
+
+
+def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
+    """Upsert the staged residents; in `full` mode flag active residents missing from the file (never delete).
+
+    Then match the municipality's unmatched records whose voucher now belongs to a resident.
+    """
+    conn.execute("ANALYZE resident_stage")
+    params = {"m": municipality_code, "today": today}
+    # Free the voucher numbers that move between residents of the file, so the unique index never sees
+    # a number twice halfway through the upsert.
+    conn.execute(
+        "UPDATE residents r SET voucher_no = NULL FROM resident_stage s"
+        " WHERE r.municipality_code = %(m)s AND r.atena_no = s.atena_no AND r.voucher_no IS DISTINCT FROM s.voucher_no",
+        params,
+    )
+    row = conn.execute(
+        "WITH up AS ("
+        " INSERT INTO residents AS r (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
+        "  birth_date, sex, address, status, status_date, updated_at)"
+        " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address, status,"
+        "  status_date, now() FROM resident_stage"
+        " ON CONFLICT (municipality_code, atena_no) DO UPDATE SET voucher_no = excluded.voucher_no,"
+        "  name = excluded.name, name_kana = excluded.name_kana, name_kana_norm = excluded.name_kana_norm,"
+        "  birth_date = excluded.birth_date, sex = excluded.sex, address = excluded.address,"
+        "  status = excluded.status, status_date = excluded.status_date, updated_at = now()"
+        " WHERE (r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address, r.status, r.status_date)"
+        "  IS DISTINCT FROM (excluded.voucher_no, excluded.name, excluded.name_kana, excluded.birth_date,"
+        "  excluded.sex, excluded.address, excluded.status, excluded.status_date)"
+        " RETURNING (xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),"
+        "  (SELECT count(*) FROM resident_stage) FROM up",
+        params,
+    ).fetchone()
+    assert row is not None
+    inserted, updated, staged = int(row[0]), int(row[1]), int(row[2])
+    conn.execute(
+        "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
+        " SELECT %(m)s, atena_no, my_number_hmac FROM resident_stage WHERE my_number_hmac IS NOT NULL"
+        " ON CONFLICT (municipality_code, atena_no) DO UPDATE SET hmac = excluded.hmac"
+        " WHERE my_number_hashes.hmac <> excluded.hmac",
+        params,
+    )
+    flagged = 0
+    if full:
+        flagged = conn.execute(
+            "UPDATE residents r SET status = 'missing_from_full_import', status_date = %(today)s, updated_at = now()"
+            " WHERE r.municipality_code = %(m)s AND r.status = 'active'"
+            " AND NOT EXISTS (SELECT 1 FROM resident_stage s WHERE s.atena_no = r.atena_no)",
+            params,
+        ).rowcount
+    matched = match_unmatched_records(conn, municipality_code)
+    return ApplyCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated,
+                       flagged_missing=flagged, matched_records=matched)
+
+
+def match_unmatched_records(conn: Conn, municipality_code: str) -> int:
+    """Give records flagged unmatched (no 宛名番号) the resident that now holds their voucher."""
+    return conn.execute(
+        "UPDATE vaccinations v SET atena_no = r.atena_no FROM residents r"
+        " WHERE v.municipality_code = %(m)s AND v.atena_no IS NULL"
+        " AND r.municipality_code = %(m)s AND r.voucher_no = v.voucher_no",
+        {"m": municipality_code},
+    ).rowcount
+
+
+class ResidentSummary(msgspec.Struct, frozen=True):
+    """A search hit / list row."""
+
+    atena_no: str
+    voucher_no: str | None
+    name: str
+    name_kana: str
+    birth_date: dt.date | None
+    sex: int | None
+    status: str
+    doses: int
+
+
+class ResidentDetail(msgspec.Struct, frozen=True):
+    """One resident as the resident page shows it (My Number only as 'registered or not')."""
+
+    atena_no: str
+    voucher_no: str | None
+    name: str
+    name_kana: str
+    birth_date: dt.date | None
+    sex: int | None
+    address: str
+    status: str
+    status_date: dt.date | None
+    updated_at: dt.datetime
+    has_my_number: bool
+
+
+class Dose(msgspec.Struct, frozen=True):
+    """A current dose record."""
+
+    record_id: str
+    voucher_no: str
+    dose: int
+    status: str
+    administered_on: dt.date
+    venue_id: str
+    venue_name: str | None
+    maker: str
+    lot: str
+    doctor: str
+    read_source: str
+    scanned_at: dt.datetime
+    registered_at: dt.datetime
+    atena_no: str | None
+
+
+class HistoryEntry(msgspec.Struct, frozen=True):
+    """One version in the history (registrations and voids, oldest first)."""
+
+    record_id: str
+    op: str
+    voucher_no: str
+    dose: int
+    status: str
+    administered_on: dt.date
+    venue_id: str
+    maker: str
+    lot: str
+    doctor: str
+    read_source: str
+    scanned_at: dt.datetime
+    recorded_at: dt.datetime
+    voids_record_id: str | None
+    device_id: str | None
+
+
+def search(conn: Conn, municipality_code: str, *, atena_no: str | None = None, voucher_no: str | None = None,
+           kana_prefix: str | None = None, birth_date: dt.date | None = None, limit: int = 100,
+           offset: int = 0) -> list[ResidentSummary]:
+    """Residents matching every given criterion (kana compared in its normalised form, as a prefix)."""
+    where = ["r.municipality_code = %(m)s"]
+    params: dict[str, Any] = {"m": municipality_code, "limit": limit, "offset": offset}
+    if atena_no:
+        where.append("r.atena_no = %(atena)s")
+        params["atena"] = atena_no
+    if voucher_no:
+        where.append("(r.voucher_no = %(voucher)s OR EXISTS (SELECT 1 FROM vaccinations v"
+                     " WHERE v.municipality_code = r.municipality_code AND v.atena_no = r.atena_no"
+                     " AND v.voucher_no = %(voucher)s))")
+        params["voucher"] = voucher_no
+    if kana_prefix:
+        where.append("r.name_kana_norm LIKE %(kana)s")
+        params["kana"] = kana_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if birth_date:
+        where.append("r.birth_date = %(birth)s")
+        params["birth"] = birth_date
+    cur = conn.execute(
+        "SELECT r.atena_no, r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.status,"
+        " (SELECT count(*) FROM vaccinations v WHERE v.municipality_code = r.municipality_code"
+        "  AND v.atena_no = r.atena_no AND v.status = 'vaccinated')"
+        f" FROM residents r WHERE {' AND '.join(where)} ORDER BY r.name_kana_norm, r.atena_no"
+        " LIMIT %(limit)s OFFSET %(offset)s",
+        params,
+    )
+    return [ResidentSummary(*r) for r in cur]
+
+
+def get(conn: Conn, municipality_code: str, atena_no: str) -> ResidentDetail | None:
+    row = conn.execute(
+        "SELECT r.atena_no, r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address, r.status,"
+        " r.status_date, r.updated_at, EXISTS (SELECT 1 FROM my_number_hashes h"
+        "  WHERE h.municipality_code = r.municipality_code AND h.atena_no = r.atena_no)"
+        " FROM residents r WHERE r.municipality_code = %s AND r.atena_no = %s",
+        (municipality_code, atena_no),
+    ).fetchone()
+    return None if row is None else ResidentDetail(*row)
+
+
+_DOSE_COLUMNS = (
+    "v.record_id::text, v.voucher_no, v.dose, v.status, v.administered_on, v.venue_id, ve.name, v.maker, v.lot,"
+    " v.doctor, v.read_source, v.scanned_at, v.registered_at, v.atena_no"
+)
+
+
+def doses_of(conn: Conn, municipality_code: str, atena_no: str, voucher_no: str | None) -> list[Dose]:
+    """Current doses matched to the resident, or held on the resident's current voucher."""
+    cur = conn.execute(
+        f"SELECT {_DOSE_COLUMNS} FROM vaccinations v LEFT JOIN venues ve ON ve.venue_id = v.venue_id"
+        " WHERE v.municipality_code = %(m)s AND (v.atena_no = %(a)s OR v.voucher_no = %(vn)s)"
+        " ORDER BY v.dose, v.voucher_no",
+        {"m": municipality_code, "a": atena_no, "vn": voucher_no},
+    )
+    return [Dose(*r) for r in cur]
+
+
+def dose(conn: Conn, municipality_code: str, voucher_no: str, dose_no: int) -> Dose | None:
+    """One current dose record by its key."""
+    row = conn.execute(
+        f"SELECT {_DOSE_COLUMNS} FROM vaccinations v LEFT JOIN venues ve ON ve.venue_id = v.venue_id"
+        " WHERE v.municipality_code = %s AND v.voucher_no = %s AND v.dose = %s",
+        (municipality_code, voucher_no, dose_no),
+    ).fetchone()
+    return None if row is None else Dose(*row)
+
+
+def history_of(conn: Conn, municipality_code: str, vouchers: list[str]) -> list[HistoryEntry]:
+    """Every version ever recorded for these vouchers, oldest first."""
+    if not vouchers:
+        return []
+    cur = conn.execute(
+        "SELECT record_id::text, op, voucher_no, dose, status, administered_on, venue_id, maker, lot, doctor,"
+        " read_source, scanned_at, recorded_at, voids_record_id::text, device_id FROM vaccination_history"
+        " WHERE municipality_code = %s AND voucher_no = ANY(%s) ORDER BY recorded_at, scanned_at, record_id",
+        (municipality_code, vouchers),
+    )
+    return [HistoryEntry(*r) for r in cur]
+
+
+class Coverage(msgspec.Struct, frozen=True):
+    """Share of active residents with a vaccinated dose n."""
+
+    residents: int
+    by_dose: list[tuple[int, int]]  # (dose, residents with that dose vaccinated)
+    unmatched_records: int
+
+
+def coverage(conn: Conn, municipality_code: str) -> Coverage:
+    total_row = conn.execute(
+        "SELECT count(*) FROM residents WHERE municipality_code = %s AND status = 'active'", (municipality_code,)
+    ).fetchone()
+    by_dose = conn.execute(
+        "SELECT v.dose, count(DISTINCT v.atena_no) FROM vaccinations v JOIN residents r"
+        " ON r.municipality_code = v.municipality_code AND r.atena_no = v.atena_no AND r.status = 'active'"
+        " WHERE v.municipality_code = %s AND v.status = 'vaccinated' GROUP BY v.dose ORDER BY v.dose",
+        (municipality_code,),
+    ).fetchall()
+    unmatched = conn.execute(
+        "SELECT count(*) FROM vaccinations WHERE municipality_code = %s AND atena_no IS NULL", (municipality_code,)
+    ).fetchone()
+    assert total_row is not None and unmatched is not None
+    return Coverage(residents=int(total_row[0]), by_dose=[(int(d), int(n)) for d, n in by_dose],
+                    unmatched_records=int(unmatched[0]))
+
+
+def count(conn: Conn, municipality_code: str) -> int:
+    row = conn.execute("SELECT count(*) FROM residents WHERE municipality_code = %s", (municipality_code,)).fetchone()
+    assert row is not None
+    return int(row[0])
