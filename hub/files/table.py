@@ -1,0 +1,273 @@
+"""A header-keyed CSV table read row by row, with editor line numbers and an error report.
+
+The file parsers (residents, record import) give a column list and a function that turns one row's fields
+into a struct or reports what is wrong; this module does the reading, the header, the line numbers, the
+progress callback and the capped error list shared by both.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Final, Generic, Protocol, TypeVar
+
+import msgspec
+
+from hub.files.encoding import CHUNK_SIZE, BinaryReader, TextLines
+from hub.files.errors import EncodingError, FileFormatError, HeaderError, ImportSetupError
+from hub.files.text import nfkc
+from protocol import municipality_check_digit
+
+MAX_ERRORS: Final = 1000
+
+RowT = TypeVar("RowT")
+RowT_co = TypeVar("RowT_co", covariant=True)
+
+ProgressCallback = Callable[[int, int, "int | None"], None]
+"""Called as ``progress(rows_done, bytes_done, bytes_total)``; ``bytes_total`` is None when unknown."""
+
+
+class RowError(msgspec.Struct, frozen=True):
+    """One thing wrong in the file: its line (as an editor shows it), its column (None: the whole row)."""
+
+    line: int
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.column is None:
+            return f"line {self.line}: {self.message}"
+        return f"line {self.line}, {self.column}: {self.message}"
+
+
+class ImportReport(msgspec.Struct, kw_only=True):
+    """What reading a file found. The file may be applied only when ``ok``.
+
+    ``errors`` holds at most ``max_errors`` entries in file order; ``error_count`` counts them all.
+    """
+
+    encoding: str
+    bom: bool
+    rows: int
+    valid_rows: int
+    bytes_read: int
+    error_count: int
+    errors: list[RowError]
+    ignored_columns: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was found anywhere in the file."""
+        return self.error_count == 0
+
+    def messages(self) -> list[str]:
+        """The errors as ``line N, COLUMN: what is wrong`` lines, plus a last line if the list was capped."""
+        lines = [str(error) for error in self.errors]
+        if self.error_count > len(self.errors):
+            lines.append(f"... and {self.error_count - len(self.errors)} more errors")
+        return lines
+
+
+class ErrorSink:
+    """Collects row errors, keeping the first ``limit`` and counting the rest."""
+
+    __slots__ = ("count", "errors", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self.errors: list[RowError] = []
+
+    def add(self, line: int, column: str | None, message: str) -> None:
+        """Record one error."""
+        self.count += 1
+        if len(self.errors) < self.limit:
+            self.errors.append(RowError(line, column, message))
+
+
+class RowReader(Protocol[RowT_co]):
+    """Turns one row's fields (in the table's column order) into a struct, or reports errors and gives None."""
+
+    def __call__(self, fields: Sequence[str], line: int, sink: ErrorSink, /) -> RowT_co | None: ...
+
+
+def shown(value: str, limit: int = 24) -> str:
+    """A field's value quoted for an error message, cut short so a huge field cannot flood the report."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def wrong_municipality(value: str, expected: str) -> str:
+    """The message for a 自治体コード that is not the importing municipality's."""
+    if len(value) == 5 and value.isascii() and value.isdigit():
+        if value + municipality_check_digit(value) == expected:
+            return f"{shown(value)} lacks its check digit; write {expected}"
+        return f"{shown(value)} has 5 digits; the code of this municipality is {expected}"
+    return f"{shown(value)} is not this municipality's code {expected}"
+
+
+def _split_record(first_text: str, texts: Iterator[str], line: int) -> tuple[list[str], int]:
+    """Split the record starting with ``first_text`` (taking more lines from ``texts`` while a quoted field
+    goes on); return its fields and the number of its last line."""
+    reader = csv.reader(itertools.chain((first_text,), texts))
+    try:
+        fields = next(reader)
+    except csv.Error as exc:
+        raise FileFormatError(
+            f"this is not valid CSV from here on ({exc}); is a quote (\") never closed?", line=line
+        ) from None
+    return fields, line + reader.line_num - 1
+
+
+def _header_names(cells: Sequence[str]) -> list[str]:
+    names = [nfkc(cell).strip() for cell in cells]
+    if names:
+        # A second BOM (a file re-saved by a tool that added one) sticks to the first column's name.
+        names[0] = names[0].lstrip("\ufeff").strip()
+    return names
+
+
+class TableScan(Generic[RowT]):
+    """One pass over a CSV table: iterate it for the valid rows, then read ``report``.
+
+    Valid rows are yielded as they are read even when a later row turns out bad: the caller must apply
+    nothing unless ``report.ok`` once the iteration has finished (e.g. stage the rows in a transaction and
+    commit only then). File-level problems raise FileFormatError (HeaderError, EncodingError) at once.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryReader,
+        *,
+        columns: Sequence[str],
+        read_row: RowReader[RowT],
+        progress: ProgressCallback | None = None,
+        total_bytes: int | None = None,
+        max_errors: int = MAX_ERRORS,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self._stream = stream
+        self._columns = tuple(columns)
+        self._read_row = read_row
+        self._progress = progress
+        self._total_bytes = total_bytes
+        self._sink = ErrorSink(max(max_errors, 0))
+        self._chunk_size = chunk_size
+        self._lines: TextLines | None = None
+        self._rows = 0
+        self._valid_rows = 0
+        self._ignored: list[str] = []
+        self._finished = False
+
+    @property
+    def report(self) -> ImportReport:
+        """The report; complete only once the iteration has finished."""
+        if not self._finished:
+            raise ImportSetupError("the report is ready only after every row has been read")
+        lines = self._lines
+        return ImportReport(
+            encoding=lines.encoding if lines is not None else "ascii",
+            bom=lines.bom if lines is not None else False,
+            rows=self._rows,
+            valid_rows=self._valid_rows,
+            bytes_read=lines.bytes_read if lines is not None else 0,
+            error_count=self._sink.count,
+            errors=list(self._sink.errors),
+            ignored_columns=list(self._ignored),
+        )
+
+    def _on_chunk(self, bytes_read: int) -> None:
+        if self._progress is not None:
+            self._progress(self._rows, bytes_read, self._total_bytes)
+
+    def _map_header(self, cells: Sequence[str]) -> list[int]:
+        names = _header_names(cells)
+        seen: dict[str, int] = {}
+        repeated: list[str] = []
+        for index, name in enumerate(names):
+            if name in seen and name not in repeated:
+                repeated.append(name)
+            seen.setdefault(name, index)
+        missing = [column for column in self._columns if column not in seen]
+        unknown = [name for name in names if name not in self._columns]
+        expected = ",".join(self._columns)
+        if len(missing) == len(self._columns):
+            raise HeaderError(
+                f"the first line is not the header row; the file must start with the line {expected}",
+                missing=tuple(missing),
+                unknown=tuple(unknown),
+            )
+        if missing or repeated:
+            parts = []
+            if missing:
+                parts.append("missing column(s) " + ", ".join(missing))
+            if repeated:
+                parts.append("repeated column(s) " + ", ".join(repeated))
+            if unknown:
+                parts.append("unknown column(s) " + ", ".join(shown(name) for name in unknown))
+            raise HeaderError(
+                "the header row has " + "; ".join(parts) + f"; expected {expected}",
+                missing=tuple(missing),
+                repeated=tuple(repeated),
+                unknown=tuple(unknown),
+            )
+        self._ignored = [name for name in unknown if name]
+        return [seen[column] for column in self._columns]
+
+    def __iter__(self) -> Iterator[RowT]:
+        if self._lines is not None:
+            raise ImportSetupError("a file can be read only once per scan")
+        lines = self._lines = TextLines(self._stream, chunk_size=self._chunk_size, on_chunk=self._on_chunk)
+        texts = iter(lines)
+        first_text = next(texts, None)
+        if first_text is None:
+            raise HeaderError(
+                "the file is empty; it must start with the header row " + ",".join(self._columns),
+                missing=self._columns,
+            )
+        header, previous = _split_record(first_text, texts, 1)
+        bad_lines = lines.bad_lines
+        if bad_lines:
+            first_bad = min(bad_lines)
+            if first_bad <= previous:
+                raise EncodingError(bad_lines[first_bad], line=first_bad)
+        order = self._map_header(header)
+        width = len(header)
+        reorder = None if order == list(range(len(self._columns))) else operator.itemgetter(*order)
+        read_row = self._read_row
+        sink = self._sink
+        for text in texts:
+            line = previous + 1
+            # Most rows hold no quote: a plain split is several times faster than the csv module.
+            if '"' in text:
+                fields, previous = _split_record(text, texts, line)
+            else:
+                fields = text.rstrip("\r\n").split(",")
+                previous = line
+            if not any(fields):
+                continue  # blank lines, and the ",,,," rows spreadsheets leave at the end
+            self._rows += 1
+            if bad_lines and self._report_bad_bytes(line, previous):
+                continue
+            if len(fields) != width:
+                spans = f" (it runs on to line {previous}: is a quote never closed?)" if previous > line else ""
+                sink.add(line, None, f"the row has {len(fields)} fields but the header has {width}{spans}")
+                continue
+            row = read_row(fields if reorder is None else reorder(fields), line, sink)
+            if row is not None:
+                self._valid_rows += 1
+                yield row
+        self._finished = True
+        if self._progress is not None:
+            self._progress(self._rows, lines.bytes_read, self._total_bytes)
+
+    def _report_bad_bytes(self, first: int, last: int) -> bool:
+        assert self._lines is not None
+        found = False
+        for number in range(first, last + 1):
+            message = self._lines.bad_lines.get(number)
+            if message is not None:
+                self._sink.add(number, None, message)
+                found = True
+        return found
