@@ -139,9 +139,8 @@ class Publisher:
         self._acks_topic = acks_topic(device_id)
         self._status_topic = status_topic(device_id)
 
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -159,13 +158,18 @@ class Publisher:
     # -- public, any thread ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._run, name="vrs-publisher", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
         """Something was committed to the outbox: send it now."""
-        with contextlib.suppress(OSError):  # a full wake pipe already wakes the thread
-            self._wake_w.send(b"\0")
+        wake = self._wake_w
+        if wake is not None:
+            with contextlib.suppress(OSError):  # a full wake pipe already wakes the thread; a closed one is done
+                wake.send(b"\0")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Say "offline" in the retained status, disconnect, and end the thread."""
@@ -173,8 +177,9 @@ class Publisher:
         self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._wake_r.close()
-        self._wake_w.close()
+        for sock in (self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
 
     # -- the thread -----------------------------------------------------------------------------------
 
@@ -205,6 +210,7 @@ class Publisher:
         if not self._connected and self._client.socket() is None and now >= self._next_attempt:
             self._connect()
         sock = self._client.socket()
+        assert self._wake_r is not None  # start() made it before the thread runs
         readers: list[socket.socket] = [self._wake_r]
         writers: list[socket.socket] = []
         if sock is not None:
@@ -237,6 +243,7 @@ class Publisher:
         return max(0.0, min(deadlines) - now)
 
     def _drain_wake(self) -> None:
+        assert self._wake_r is not None
         with contextlib.suppress(OSError):  # BlockingIOError: drained
             while self._wake_r.recv(4096):
                 pass

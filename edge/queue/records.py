@@ -6,6 +6,7 @@ Pure: the caller passes the time and the record id source; nothing here touches 
 from __future__ import annotations
 
 import datetime
+import unicodedata
 from collections.abc import Callable
 from typing import Literal
 
@@ -76,6 +77,9 @@ def check_preset(preset: Preset, today: datetime.date) -> None:
         raise PresetError("doctor", "医師名を入力してください")
     if len(preset.doctor) > MAX_DOCTOR_LENGTH:
         raise PresetError("doctor", f"医師名は{MAX_DOCTOR_LENGTH}文字以内です")
+    for field, text in (("lot", preset.lot), ("doctor", preset.doctor)):
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text):
+            raise PresetError(field, "制御文字は使えません")
     if preset.administered_on is not None:
         if preset.administered_on > today:
             raise PresetError("administered_on", "接種日に未来の日付は使えません")

@@ -223,9 +223,16 @@ def test_a_bad_preset_names_its_field(change: dict[str, object], field: str) -> 
 
 def test_control_characters_never_reach_the_outbox() -> None:
     bad = Preset(**{**_fields(PRESET), "doctor": "山田\x00太郎"})
-    with pytest.raises(ScanRefused) as refused:
+    with pytest.raises(PresetError) as error:
         record(1, preset=bad)
-    assert refused.value.code == "invalid_record" and "doctor" in refused.value.detail
+    assert error.value.field == "doctor"
+
+
+def test_a_record_the_hub_would_refuse_is_refused_here() -> None:
+    unknown = Voucher(municipality_code="271276", voucher_no="0000000001", dose=1, ticket_kind="1")  # a ward
+    with pytest.raises(ScanRefused) as refused:
+        build_record(unknown, PRESET, source="ocr", frames=2, scanned_at=NOW)
+    assert refused.value.code == "invalid_record" and "municipality" in refused.value.detail
 
 
 def test_a_void_repeats_the_key_and_names_the_record() -> None:
