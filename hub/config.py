@@ -50,6 +50,13 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # How many queued batches one database transaction may take at most (throughput during a backlog).
     ingest_group_batches: int = 64
     log_level: str = "INFO"
+    # The admin API (`vrs-hub serve`): where it listens, how many worker processes, and TLS when both
+    # certificate and key are given (session cookies then get the Secure flag).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = 1
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
 
     def require(self, name: str) -> Any:
         """The value of a setting a command cannot run without, or a ConfigError saying how to set it."""
@@ -123,11 +130,17 @@ def load_config(env: Mapping[str, str], config_file: Path | None = None) -> HubC
     if "min_interval_days" in raw and isinstance(raw["min_interval_days"], dict):
         raw["min_interval_days"] = {**DEFAULT_MIN_INTERVAL_DAYS, **raw["min_interval_days"]}
     try:
-        config = msgspec.convert(raw, HubConfig, strict=False)
+        config = msgspec.convert(raw, HubConfig, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(exc, path)) from None
     _check(config)
     return config
+
+
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str) and value:
+        return Path(value).expanduser()
+    raise NotImplementedError
 
 
 def _explain(exc: msgspec.ValidationError, path: Path | None) -> str:
@@ -153,5 +166,9 @@ def _check(config: HubConfig) -> None:
             raise ConfigError(f"VRS_MIN_INTERVAL_DAYS: unknown maker {maker!r} (one of {', '.join(MAKERS)})")
         if not 0 <= days <= 365:
             raise ConfigError(f"VRS_MIN_INTERVAL_DAYS: {maker}={days} is not between 0 and 365 days")
+    if (config.api_tls_cert is None) != (config.api_tls_key is None):
+        raise ConfigError("VRS_API_TLS_CERT and VRS_API_TLS_KEY must be given together")
+    if not 0 < config.api_port < 65536:
+        raise ConfigError(f"VRS_API_PORT must be a TCP port (1-65535), not {config.api_port}")
     if config.ingest_group_batches < 1:
         raise ConfigError("VRS_INGEST_GROUP_BATCHES must be at least 1")

@@ -1,0 +1,46 @@
+"""Running the API under granian: settings from the hub configuration, and the app factory each granian
+worker process calls (it rebuilds the configuration from the same environment the command checked)."""
+
+from __future__ import annotations
+
+import os
+
+from litestar import Litestar
+
+from hub.api.app import create_app
+from hub.api.settings import ApiSettings
+from hub.config import HubConfig, load_config
+from hub.keys import load_secret
+
+
+def settings_from_config(config: HubConfig) -> ApiSettings:
+    """The API's settings; ConfigError/KeyFileError when something it needs is missing."""
+    return ApiSettings(
+        database_url=config.database_url_for("api"),
+        secret=load_secret(config.require("secret_file")),
+        secure_cookies=config.api_tls_cert is not None,
+    )
+
+
+def app_from_environment() -> Litestar:
+    """Granian's factory target: the app for the configuration in this process's environment."""
+    return create_app(settings_from_config(load_config(os.environ)))
+
+
+def serve(config: HubConfig, *, host: str, port: int, workers: int) -> None:
+    """Serve the admin pages and API until interrupted (checks the configuration first)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings_from_config(config)
+    Granian(
+        "hub.api.serve:app_from_environment",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        ssl_cert=config.api_tls_cert,
+        ssl_key=config.api_tls_key,
+        log_access=False,
+    ).serve()
