@@ -78,8 +78,34 @@ def run_decode(args: argparse.Namespace) -> int:
     return status
 
 
+def add_run(subparsers: Subparsers) -> None:
+    """`vrs-edge run`: the station itself (capture, outbox, publisher, kiosk) until SIGTERM."""
+    p = subparsers.add_parser(
+        "run",
+        help="run the station: camera, outbox, publisher and kiosk page, until SIGTERM",
+        description=(
+            "Run the scan station described by the TOML config FILE: read vouchers from the camera (or a folder "
+            "of frames, image files or a video file), commit each record to the SQLite outbox before the beep, "
+            "send them to the hub and serve the kiosk page on loopback. The config is checked first; a wrong "
+            "setting is named on stderr with exit status 2. SIGTERM or Ctrl-C stops the station cleanly."
+        ),
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="the station's TOML config file")
+    p.set_defaults(handler=run_station)
+
+
+def run_station(args: argparse.Namespace) -> int:
+    """Run the station until a signal; see edge.station.run."""
+    import logging
+
+    from edge.station import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(args.config)
+
+
 # The station runtime registers `run` here (edge/station.py); each entry adds one subcommand.
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_decode]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_decode, add_run]
 
 
 def build_parser() -> argparse.ArgumentParser:
