@@ -29,7 +29,7 @@ from hub.files.table import (
     shown,
     wrong_municipality,
 )
-from hub.files.text import fold_kana, has_control_character, has_ideograph, name_key, nfkc
+from hub.files.text import fold_kana, has_control_character, has_ideograph, nfkc
 from protocol import is_municipality
 
 COLUMNS: Final = (
@@ -61,7 +61,8 @@ class Resident(msgspec.Struct, frozen=True):
     """One valid row of a resident file (``line`` is where it starts, as an editor shows it).
 
     ``name`` and ``address`` are kept as written (surrounding spaces removed); ``name_kana`` is NFKC-normalised
-    (half-width kana become full-width); ``name_key``/``kana_key`` are the forms that searches compare.
+    (half-width kana become full-width); ``kana_key`` is the form that kana searches and matches compare
+    (hub.files.text.kana_key of a search text gives the same form; name_key does so for written names).
     ``my_number_hmac`` is ``hash_my_number(number)``, or None when the file left 個人番号 blank.
     """
 
@@ -72,7 +73,6 @@ class Resident(msgspec.Struct, frozen=True):
     my_number_hmac: bytes | None
     name: str
     name_kana: str
-    name_key: str
     kana_key: str
     birth_date: datetime.date
     sex: Sex
@@ -133,9 +133,10 @@ class _ResidentRow:
             if code != self.municipality_code:
                 sink.add(line, "自治体コード", wrong_municipality(code, self.municipality_code))
 
-        if not addressee.isascii():
-            addressee = nfkc(addressee)
-        addressee = addressee.strip()
+        # Each code is checked as written first; only a code that fails is normalised (NFKC, padding) and
+        # checked again: most files need no normalising, and this runs per row.
+        if not (addressee.isalnum() and addressee.isascii() and len(addressee) <= MAX_ADDRESSEE_NO_LENGTH):
+            addressee = _code_text(addressee)
         if not (addressee.isalnum() and addressee.isascii() and len(addressee) <= MAX_ADDRESSEE_NO_LENGTH):
             if not addressee:
                 sink.add(line, "宛名番号", "is required")
@@ -148,9 +149,8 @@ class _ResidentRow:
             if first != line:
                 sink.add(line, "宛名番号", f"{shown(addressee)} is also on line {first}")
 
-        if not voucher.isascii():
-            voucher = nfkc(voucher)
-        voucher = voucher.strip()
+        if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
+            voucher = _code_text(voucher)
         if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
             sink.add(line, "接種券番号", f"{shown(voucher)} is not the 10 digits of a voucher number")
         else:
@@ -171,7 +171,8 @@ class _ResidentRow:
             else:
                 my_number_hmac = self.hash_my_number(my_number)
 
-        name = name.strip()
+        if name[:1].isspace() or name[-1:].isspace():
+            name = name.strip()
         if not name:
             sink.add(line, "氏名", "is required")
         elif len(name) > MAX_NAME_LENGTH:
@@ -249,7 +250,6 @@ class _ResidentRow:
             my_number_hmac,
             name,
             kana,
-            name_key(name),
             fold_kana(kana),
             birth_date,
             sex,

@@ -237,6 +237,7 @@ class TableScan(Generic[RowT]):
         reorder = None if order == list(range(len(self._columns))) else operator.itemgetter(*order)
         read_row = self._read_row
         sink = self._sink
+        valid_rows = 0
         for text in texts:
             line = previous + 1
             # Most rows hold no quote: a plain split is several times faster than the csv module.
@@ -256,8 +257,9 @@ class TableScan(Generic[RowT]):
                 continue
             row = read_row(fields if reorder is None else reorder(fields), line, sink)
             if row is not None:
-                self._valid_rows += 1
+                valid_rows += 1
                 yield row
+        self._valid_rows = valid_rows
         self._finished = True
         if self._progress is not None:
             self._progress(self._rows, lines.bytes_read, self._total_bytes)
