@@ -213,7 +213,7 @@ class _ResidentRow:
             address = address.strip()
             if len(address) > MAX_ADDRESS_LENGTH:
                 sink.add(line, "住所", f"is longer than {MAX_ADDRESS_LENGTH} characters")
-            elif has_control_character(address.replace("\r\n", " ").replace("\n", " ")):
+            elif not address.isprintable() and has_control_character(address.replace("\r\n", " ").replace("\n", " ")):
                 sink.add(line, "住所", "holds a tab or other control character")
 
         movement: Movement | None = None

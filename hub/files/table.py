@@ -8,6 +8,7 @@ progress callback and the capped error list shared by both.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import operator
 from collections.abc import Callable, Iterator, Sequence
@@ -120,6 +121,19 @@ def _split_record(first_text: str, texts: Iterator[str], line: int) -> tuple[lis
     return fields, line + reader.line_num - 1
 
 
+def _remaining_size(stream: object) -> int | None:
+    """Bytes left in a seekable stream (a file, an upload spooled to disk), for progress; None if unknown."""
+    try:
+        if not stream.seekable():  # type: ignore[attr-defined]  # probed: BinaryReader promises only read()
+            return None
+        here: int = stream.tell()  # type: ignore[attr-defined]
+        end: int = stream.seek(0, io.SEEK_END)  # type: ignore[attr-defined]
+        stream.seek(here)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - here
+
+
 def _header_names(cells: Sequence[str]) -> list[str]:
     names = [nfkc(cell).strip() for cell in cells]
     if names:
@@ -151,7 +165,7 @@ class TableScan(Generic[RowT]):
         self._columns = tuple(columns)
         self._read_row = read_row
         self._progress = progress
-        self._total_bytes = total_bytes
+        self._total_bytes = total_bytes if total_bytes is not None else _remaining_size(stream)
         self._sink = ErrorSink(max(max_errors, 0))
         self._chunk_size = chunk_size
         self._lines: TextLines | None = None
@@ -246,7 +260,7 @@ class TableScan(Generic[RowT]):
             else:
                 fields = text.rstrip("\r\n").split(",")
                 previous = line
-            if not any(fields):
+            if not fields[0] and not any(fields):
                 continue  # blank lines, and the ",,,," rows spreadsheets leave at the end
             self._rows += 1
             if bad_lines and self._report_bad_bytes(line, previous):

@@ -537,3 +537,40 @@ def test_a_resident_file_given_as_records_names_the_missing_columns() -> None:
     with pytest.raises(HeaderError) as caught:
         records(file_bytes([resident_line()]))
     assert "接種回数" in caught.value.missing
+
+
+class _Unseekable:
+    """A stream that can only be read, like a socket or a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = io.BytesIO(data)
+
+    def read(self, size: int, /) -> bytes:
+        return self._inner.read(min(size, 100))  # short reads, as a network stream gives
+
+
+def test_the_total_comes_from_a_seekable_stream_and_short_reads_work() -> None:
+    data = file_bytes([resident_line(n) for n in range(1, 50)], "cp932")
+    for stream, total in ((io.BytesIO(data), len(data)), (_Unseekable(data), None)):
+        seen: list[tuple[int, int, int | None]] = []
+        parsed = parse_residents(
+            stream,
+            municipality_code=CODE,
+            today=TODAY,
+            hash_my_number=hash_my_number,
+            progress=lambda rows, done, total, seen=seen: seen.append((rows, done, total)),
+        )
+        assert parsed.report.ok, parsed.report.messages()
+        assert len(parsed.rows) == 49
+        assert seen[-1] == (49, len(data), total)
+
+
+def test_a_stream_opened_as_text_is_refused_clearly() -> None:
+    with pytest.raises(EncodingError, match="opened as text"):
+        residents_text = io.StringIO(RESIDENT_HEADER)
+        parse_residents(
+            residents_text,  # type: ignore[arg-type]
+            municipality_code=CODE,
+            today=TODAY,
+            hash_my_number=hash_my_number,
+        )
