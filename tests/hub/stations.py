@@ -41,6 +41,9 @@ class Station:
             conn.execute("INSERT INTO devices (device_id, venue_id, public_key_pem) VALUES (%s, %s, %s)",
                          (self.device_id, self.venue_id, self.public_pem))
 
+    def next_seq(self) -> int:
+        return next(self._seq)
+
     def next_voucher(self) -> str:
         return f"{next(self._voucher):010d}"
 
@@ -83,3 +86,84 @@ class Station:
     def batch(self, records: list[Record] | list[bytes], seq: int | None = None) -> bytes:
         """A signed records message, as published."""
         return sign_batch(self.payload(records, seq), self.key, self.device_id).encode()
+
+
+class StationClient:
+    """A station's MQTT side: publishes signed batches, resends the unanswered, collects verified acks."""
+
+    def __init__(self, station: Station, broker_host: str, broker_port: int, hub_public_key: Any):
+        import threading
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.station = station
+        self.hub_key = hub_public_key
+        self.acks: dict[int, Any] = {}
+        self.bad_acks = 0
+        self.outbox: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sim-{station.device_id}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.on_connect = lambda c, *_: c.subscribe(f"vrs/v1/devices/{station.device_id}/acks", qos=1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.connect_async(broker_host, broker_port, keepalive=10)
+        self.client.loop_start()
+
+    def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
+        from protocol.errors import ProtocolError
+        from protocol.signing import verify_ack
+
+        try:
+            ack = verify_ack(msg.payload.decode(), [self.hub_key])
+        except (ProtocolError, UnicodeDecodeError):
+            self.bad_acks += 1
+            return
+        with self._lock:
+            self.acks[ack.batch_seq] = ack
+            self.outbox.pop(ack.batch_seq, None)
+
+    def send(self, records: list[Record] | list[bytes], seq: int | None = None) -> int:
+        seq_no = self.station.next_seq() if seq is None else seq
+        payload = self.station.payload(records, seq_no)
+        token = sign_batch(payload, self.station.key, self.station.device_id).encode()
+        with self._lock:
+            self.outbox[seq_no] = token
+        self.client.publish(self.station.topic, token, qos=1)
+        return seq_no
+
+    def publish_raw(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1)
+
+    def drain(self, timeout: float = 60.0, resend_after: float = 3.0) -> bool:
+        """Wait until every sent batch is acked, resending the unanswered ones; False on timeout."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            with self._lock:
+                pending = dict(self.outbox)
+            if not pending:
+                return True
+            if time.monotonic() - last > resend_after:
+                for token in pending.values():
+                    self.client.publish(self.station.topic, token, qos=1)
+                last = time.monotonic()
+            time.sleep(0.05)
+        return False
+
+    def wait_ack(self, seq: int, timeout: float = 30.0) -> Any:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if seq in self.acks:
+                return self.acks[seq]
+            time.sleep(0.02)
+        return None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -1,0 +1,315 @@
+"""The ingest process: an MQTT 5 client on the shared subscription feeding one database worker.
+
+The network loop runs in its own thread and only queues messages. The main loop takes what has queued
+up (up to a group size), verifies, applies the group in one transaction, and only after the commit
+publishes each batch's signed ack and then acknowledges (PUBACK) the MQTT messages. Nothing is
+acknowledged before it is committed, so a crash at any point loses nothing: the station's outbox
+resends what no signed ack answered, and the record_id dedup keeps it exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.config import HubConfig
+from hub.db import devices
+from hub.db.connect import connect
+from hub.db.scoped import Scope, scoped
+from hub.errors import BatchRefused
+from hub.ingest.apply import GroupResult, apply_group
+from hub.ingest.backoff import Backoff
+from hub.ingest.verify import CheckedBatch, KeyCache, check_batch, signer_of
+from hub.keys import load_hub_key
+from protocol.errors import BatchError, TopicError
+from protocol.records import Ack, japan_today
+from protocol.signing import sign_ack
+from protocol.topics import INGEST_SUBSCRIPTION, STATUS_SUBSCRIPTION, acks_topic, decode_status, parse_topic
+
+log = logging.getLogger("hub.ingest")
+
+# Unacknowledged messages the broker may have in flight to this worker (MQTT 5 Receive Maximum).
+RECEIVE_MAXIMUM = 1000
+KEEPALIVE_SECONDS = 30
+
+
+class Incoming(msgspec.Struct, frozen=True):
+    """One message as received, tagged with the connection it came on (acks are per connection)."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+
+
+class Counters(msgspec.Struct):
+    """What the worker did so far (logs, tests and the benchmark read it)."""
+
+    batches: int = 0
+    records_new: int = 0
+    records_duplicate: int = 0
+    refused: int = 0
+    rejected: int = 0
+    statuses: int = 0
+    db_retries: int = 0
+
+
+class IngestWorker:
+    """One ingest worker; `run` blocks until `stop` is set."""
+
+    def __init__(self, config: HubConfig, *, client_id: str | None = None, stop: threading.Event | None = None):
+        self.config = config
+        self.client_id = client_id or config.ingest_client_id
+        self.stop = stop or threading.Event()
+        self.counters = Counters()
+        self.connected = threading.Event()
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._generation = 0
+        self._keys = KeyCache()
+        self._hub_key = load_hub_key(config.require("hub_key_file"))
+        self._db: psycopg.Connection[Any] | None = None
+        self._client = self._make_client()
+
+    # --- MQTT -----------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        settings = self.config.mqtt
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                             manual_ack=True, reconnect_on_failure=False)
+        if settings.username is not None:
+            client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe([(INGEST_SUBSCRIPTION, SubscribeOptions(qos=1)),
+                          (STATUS_SUBSCRIPTION, SubscribeOptions(qos=1))])
+        self.connected.set()
+        log.info("connected to the broker as %s", self.client_id)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected from the broker: %s", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+
+    def _network_loop(self) -> None:
+        settings = self.config.mqtt
+        backoff = Backoff()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        need_connect, first = True, True
+        while not self.stop.is_set():
+            try:
+                if need_connect:
+                    if first:
+                        # A clean session: a worker that went away must not stay a member of the shared
+                        # subscription collecting messages; what it held unacknowledged, stations resend.
+                        self._client.connect(settings.host, settings.port, KEEPALIVE_SECONDS, clean_start=True,
+                                             properties=props)
+                    else:
+                        self._client.reconnect()
+                    first, need_connect = False, False
+                rc = self._client.loop(timeout=0.2)
+                if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    if self.connected.is_set():
+                        backoff.reset()
+                    continue
+            except (OSError, ssl.SSLError) as exc:
+                log.warning("cannot reach the broker at %s:%s: %s", settings.host, settings.port, exc)
+            need_connect = True
+            self.stop.wait(backoff.next_delay())
+        try:
+            self._client.disconnect()
+            self._client.loop(timeout=0.2)
+        except OSError:
+            pass
+
+    def _finish(self, msg: Incoming) -> None:
+        """PUBACK a message once its outcome is committed (only on the connection it came from)."""
+        if msg.qos > 0 and msg.generation == self._generation:
+            self._client.ack(msg.mid, msg.qos)
+
+    # --- database -------------------------------------------------------------------------------
+
+    def _with_db(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        """Run `work` on the ingest connection, reconnecting and retrying until it succeeds or we stop.
+
+        A lost connection or a restarted server rolls the transaction back, so running it again is safe.
+        """
+        backoff = Backoff()
+        while True:
+            try:
+                if self._db is None or self._db.closed:
+                    self._db = connect(self.config.database_url_for("ingest"), "vrs_ingest", connect_timeout=5)
+                    # An ack promises the records are stored: whatever the server's default, a commit
+                    # must reach the WAL before it returns.
+                    self._db.execute("SET synchronous_commit TO on")
+                return work(self._db)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                self.counters.db_retries += 1
+                continue
+            except psycopg.OperationalError as exc:
+                self.counters.db_retries += 1
+                log.warning("database unavailable, retrying: %s", (str(exc).strip().splitlines() or [""])[0])
+                if self._db is not None:
+                    self._db.close()
+                    self._db = None
+                if self.stop.wait(backoff.next_delay()):
+                    raise
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def _take_group(self) -> list[Incoming]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        group = [first]
+        while len(group) < self.config.ingest_group_batches:
+            try:
+                group.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return group
+
+    def process(self, group: list[Incoming]) -> None:
+        """Handle a group of messages taken from the queue."""
+        records = []
+        for msg in group:
+            if msg.topic.endswith("/status"):
+                self._status(msg)
+            else:
+                records.append(msg)
+        if records:
+            self._records(records)
+
+    def _status(self, msg: Incoming) -> None:
+        try:
+            device_id, _ = parse_topic(msg.topic)
+            status = decode_status(msg.payload)
+        except (TopicError, BatchError) as exc:
+            log.warning("ignoring a malformed status message on %s: %s", msg.topic, exc)
+            self._finish(msg)
+            return
+
+        def store(conn: psycopg.Connection[Any]) -> bool:
+            with conn.transaction():
+                return devices.record_status(conn, device_id, status.state, status.queue_depth, status.version,
+                                             status.last_scan_at, status.sent_at)
+
+        if not self._with_db(store):
+            log.warning("status from unregistered station %r ignored", device_id)
+        self.counters.statuses += 1
+        self._finish(msg)
+
+    def _records(self, group: list[Incoming]) -> None:
+        signers: dict[int, str] = {}
+        for i, msg in enumerate(group):
+            try:
+                signers[i] = signer_of(msg.topic, msg.payload)[0]
+            except BatchRefused as exc:
+                self._refuse(msg, exc)
+        if not signers:
+            return
+        today = japan_today(datetime.datetime.now(datetime.UTC))
+
+        Outcome = tuple[list[tuple[Incoming, CheckedBatch]], list[tuple[Incoming, BatchRefused]], GroupResult]
+
+        def work(conn: psycopg.Connection[Any]) -> Outcome:
+            with scoped(conn, Scope.ingest()):
+                keys = devices.device_keys(conn, signers.values())
+            checked: list[tuple[Incoming, CheckedBatch]] = []
+            refused: list[tuple[Incoming, BatchRefused]] = []
+            for i in signers:
+                try:
+                    checked.append((group[i], check_batch(group[i].topic, group[i].payload, keys, self._keys, today)))
+                except BatchRefused as exc:
+                    refused.append((group[i], exc))
+            return checked, refused, apply_group(conn, [b for _, b in checked], self.config.min_interval_days)
+
+        checked, refused, result = self._with_db(work)
+        for msg, refusal in refused:
+            self._refuse(msg, refusal)
+        self.counters.batches += len(checked)
+        self.counters.records_new += result.new_records
+        self.counters.records_duplicate += result.duplicates
+        for (msg, batch), ack in zip(checked, result.acks, strict=True):
+            self.counters.rejected += len(ack.rejected)
+            if ack.rejected:
+                log.info("%s batch %d: rejected %s", batch.device_id, batch.batch_seq,
+                         ", ".join(f"{r.record_id or '?'} ({r.reason})" for r in ack.rejected))
+            self._send_ack(batch.device_id, ack)
+            self._finish(msg)
+
+    def _refuse(self, msg: Incoming, exc: BatchRefused) -> None:
+        # Unproven senders get no answer (see hub.ingest.verify); the message is dropped after logging.
+        self.counters.refused += 1
+        log.warning("refused a message on %s: %s", msg.topic[:200], exc)
+        self._finish(msg)
+
+    def _send_ack(self, device_id: str, ack: Ack) -> None:
+        token = sign_ack(ack, self._hub_key)
+        self._client.publish(acks_topic(device_id), token.encode("ascii"), qos=1)
+
+    def run(self) -> None:
+        """Connect, subscribe and process until `stop` is set."""
+        net = threading.Thread(target=self._network_loop, name="ingest-mqtt", daemon=True)
+        net.start()
+        try:
+            while not self.stop.is_set():
+                group = self._take_group()
+                try:
+                    self.process(group)
+                except psycopg.OperationalError:
+                    if self.stop.is_set():
+                        return  # stopped while waiting for the database: the broker keeps the messages
+                    raise
+        finally:
+            self.stop.set()
+            net.join(timeout=5)
+            if self._db is not None:
+                self._db.close()
+
+
+def run_forever(config: HubConfig, *, client_id: str | None = None) -> None:
+    """`vrs-hub ingest`: run one worker until SIGINT or SIGTERM."""
+    import signal
+
+    worker = IngestWorker(config, client_id=client_id)
+
+    def _stop(_sig: int, _frame: Any) -> None:
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    started = time.monotonic()
+    worker.run()
+    c = worker.counters
+    log.info("stopped after %.0f s: %d batches, %d new records, %d duplicates, %d refused, %d rejected",
+             time.monotonic() - started, c.batches, c.records_new, c.records_duplicate, c.refused, c.rejected)
