@@ -37,8 +37,8 @@ class HubDouble:
         self.acks_sent = 0
         self.drop_acks = 0  # lose the next N acks (the station must time out and resend)
         self.silent = False  # store but never answer
-        self.reject: dict[str, str] = {}  # record_id -> reason code
-        self.warn: dict[str, tuple[str, str]] = {}  # record_id -> (code, detail)
+        self.reject: dict[str, str] = {}  # record_id or voucher_no -> reason code
+        self.warn: dict[str, tuple[str, str]] = {}  # record_id or voucher_no -> (code, detail)
         self.on_batch: Callable[[Batch], None] | None = None
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hub-double", protocol=mqtt.MQTTv5)
         self.client.reconnect_delay_set(0.05, 0.5)
@@ -87,15 +87,17 @@ class HubDouble:
                 # Test records carry fixed past dates; the double only checks the shape, not the calendar.
                 record = validate_record(raw, today=datetime.date(2100, 1, 1))
                 self.deliveries[record.record_id] += 1
-                if record.record_id in self.reject:
-                    rejected.append(Rejection(record_id=record.record_id, reason=self.reject[record.record_id]))
+                reason = self.reject.get(record.record_id) or self.reject.get(record.voucher_no)
+                if reason is not None:
+                    rejected.append(Rejection(record_id=record.record_id, reason=reason))
                     continue
                 if record.record_id not in self.stored:
                     self.stored[record.record_id] = record
                     self.order.append(record.record_id)
                 accepted.append(record.record_id)
-                if record.record_id in self.warn:
-                    code, detail = self.warn[record.record_id]
+                warn = self.warn.get(record.record_id) or self.warn.get(record.voucher_no)
+                if warn is not None:
+                    code, detail = warn
                     warnings.append(AckWarning(record_id=record.record_id, code=code, detail=detail))
             if self.on_batch is not None:
                 self.on_batch(batch)
