@@ -113,7 +113,7 @@ def _split_record(first_text: str, texts: Iterator[str], line: int) -> tuple[lis
     goes on); return its fields and the number of its last line."""
     reader = csv.reader(itertools.chain((first_text,), texts))
     try:
-        fields = next(reader)
+        fields = next(reader, [])
     except csv.Error as exc:
         raise FileFormatError(
             f"this is not valid CSV from here on ({exc}); is a quote (\") never closed?", line=line
@@ -260,7 +260,7 @@ class TableScan(Generic[RowT]):
             else:
                 fields = text.rstrip("\r\n").split(",")
                 previous = line
-            if not fields[0] and not any(fields):
+            if not fields or (not fields[0] and not any(fields)):
                 continue  # blank lines, and the ",,,," rows spreadsheets leave at the end
             self._rows += 1
             if bad_lines and self._report_bad_bytes(line, previous):

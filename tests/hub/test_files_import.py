@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import hmac
 import io
+import tracemalloc
 
 import msgspec
 import pytest
@@ -574,3 +575,30 @@ def test_a_stream_opened_as_text_is_refused_clearly() -> None:
             today=TODAY,
             hash_my_number=hash_my_number,
         )
+
+
+class _GeneratedFile:
+    """A large CP932 file made on the fly, so that the test itself holds none of it."""
+
+    LINE = (resident_line(1, 氏名="ﾔﾏﾀﾞ 太郎") + "\r\n").encode("cp932")
+
+    def __init__(self, rows: int) -> None:
+        self._left = rows
+
+    def read(self, size: int, /) -> bytes:
+        count = min(self._left, max(1, size // len(self.LINE)))
+        self._left -= count
+        return self.LINE * count
+
+
+def test_lines_are_read_in_bounded_memory() -> None:
+    tracemalloc.start()
+    try:
+        lines = TextLines(_GeneratedFile(200_000), chunk_size=256 * 1024)
+        count = sum(1 for _ in lines)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 200_000
+    assert lines.bytes_read > 12_000_000
+    assert peak < 4_000_000  # a few chunks, never the file
