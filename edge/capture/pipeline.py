@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.capture import SourceError
-from edge.capture.barcodes import Decoder, make_decoder
+from edge.capture.barcodes import Decoder, Symbol, make_decoder
 from edge.capture.consensus import Consensus, Decision, FrameReads, Read, Refusal, Rules, Source
 from edge.capture.frames import Frame, ImageFileSource, open_source
 from edge.capture.ocr_line import LINE_DIGITS, OcrLineReader
@@ -73,17 +73,7 @@ class Pipeline:
         grey = grey_of(image)
         reads: list[Read] = []
         refusals: list[Refusal] = []
-        for sym in self.decoder.decode(grey):
-            try:
-                if sym.kind == "qr":
-                    v = parse_voucher(sym.text)
-                    if v.ticket_kind is None:  # a QR carrying only a 10-digit number is not a voucher QR
-                        raise VoucherError("the QR code holds a 10-digit number, not the 18-digit line", "text")
-                    reads.append(Read("qr", v.voucher_no, v))
-                else:
-                    reads.append(self._nw7(sym.text))
-            except VoucherError as exc:
-                refusals.append(Refusal(sym.kind, exc.reason))
+        self._symbols(self.decoder.scan(grey), reads, refusals)
         # A QR code is error-corrected and carries the whole line: reading the OCR line as well would only
         # cost time. Without one, the OCR line is what gives the municipality, dose and kind.
         if self.ocr is not None and not any(r.source == "qr" for r in reads):
@@ -99,7 +89,23 @@ class Pipeline:
                     refusals.append(Refusal("ocr", exc.reason))
                     continue
                 reads.append(Read("ocr", v.voucher_no, v))
+        if not reads:
+            # Only now look for a tilted NW-7 barcode: it costs more than a plain scan.
+            self._symbols(self.decoder.scan_levelled(grey), reads, refusals)
         return FrameReads(tuple(reads), tuple(refusals))
+
+    def _symbols(self, symbols: list[Symbol], reads: list[Read], refusals: list[Refusal]) -> None:
+        for sym in symbols:
+            try:
+                if sym.kind == "qr":
+                    v = parse_voucher(sym.text)
+                    if v.ticket_kind is None:  # a QR carrying only a 10-digit number is not a voucher QR
+                        raise VoucherError("the QR code holds a 10-digit number, not the 18-digit line", "text")
+                    reads.append(Read("qr", v.voucher_no, v))
+                else:
+                    reads.append(self._nw7(sym.text))
+            except VoucherError as exc:
+                refusals.append(Refusal(sym.kind, exc.reason))
 
     def _nw7(self, text: str) -> Read:
         if self.municipality is not None:

@@ -171,7 +171,7 @@ def render_ticket(spec: TicketSpec, rng: np.random.Generator) -> Image8:
     d.text((612, 90), "接種記録 (医療機関記入欄)", font=small, fill=ink)
     d.text((612, 130), "予診のみ □   接種日  年  月  日", font=small, fill=ink)
     if spec.qr:
-        qr = draw_qr(spec.qr_text if spec.qr_text is not None else spec.line, module=4)
+        qr = draw_qr(spec.qr_text if spec.qr_text is not None else spec.line, module=5)
         qw = qr.shape[1]
         x0, y0 = w - 30 - qw, 196
         im.paste(Image.fromarray(qr).convert("RGB"), (x0, y0))
