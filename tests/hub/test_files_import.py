@@ -602,3 +602,23 @@ def test_lines_are_read_in_bounded_memory() -> None:
     assert count == 200_000
     assert lines.bytes_read > 12_000_000
     assert peak < 4_000_000  # a few chunks, never the file
+
+
+def test_a_file_with_every_field_quoted_reads_the_same() -> None:
+    def quoted(line: str) -> str:
+        return ",".join(f'"{cell}"' for cell in line.split(","))
+
+    plain = [resident_line(1), resident_line(2, 性別="x"), resident_line(3)]
+    data = ("\r\n".join([quoted(RESIDENT_HEADER), *map(quoted, plain)]) + "\r\n").encode("utf-8-sig")
+    parsed = residents(data)
+    assert [row.line for row in parsed.rows] == [2, 4]
+    assert parsed.report.messages() == ["line 3, 性別: 'x' is not 1, 2, 男 or 女"]
+    assert parsed.report.bom
+
+
+def test_record_file_with_broken_bytes_names_the_line() -> None:
+    data = file_bytes([record_line(1), record_line(2), record_line(3)], "cp932", header=RECORD_HEADER)
+    data = data.replace("山田 一郎".encode("cp932"), b"\x81\x7f", 1)  # 0x81 0x7F is no CP932 character
+    parsed = records(data)
+    assert [row.line for row in parsed.rows] == [3, 4]
+    assert [error.line for error in parsed.report.errors] == [2]
