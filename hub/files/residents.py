@@ -171,8 +171,7 @@ class _ResidentRow:
             else:
                 my_number_hmac = self.hash_my_number(my_number)
 
-        if name[:1].isspace() or name[-1:].isspace():
-            name = name.strip()
+        name = name.strip()
         if not name:
             sink.add(line, "氏名", "is required")
         elif len(name) > MAX_NAME_LENGTH:
