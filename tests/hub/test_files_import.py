@@ -622,3 +622,13 @@ def test_record_file_with_broken_bytes_names_the_line() -> None:
     parsed = records(data)
     assert [row.line for row in parsed.rows] == [3, 4]
     assert [error.line for error in parsed.report.errors] == [2]
+
+
+def test_a_scan_reads_its_file_once() -> None:
+    scan = scan_residents(
+        io.BytesIO(file_bytes([resident_line()])), municipality_code=CODE, today=TODAY, hash_my_number=hash_my_number
+    )
+    assert len(list(scan)) == 1
+    assert scan.report.ok
+    with pytest.raises(ImportSetupError):
+        list(scan)
