@@ -52,6 +52,8 @@ _ERA: Final = re.compile(
 )
 _ERA_COMPACT: Final = re.compile(r"([MTSHRmtshr1-5])(\d{2})(\d{2})(\d{2})", re.ASCII)
 _MAX_DATE_TEXT: Final = 40
+# Spreadsheets write a date cell that holds a time as "1948/4/1 0:00"; midnight adds nothing.
+_MIDNIGHT: Final = re.compile(r"(.+?)\s+0?0:00(?::00)?", re.ASCII)
 
 
 def _calendar_date(year: int, month: int, day: int, shown: str) -> datetime.date:
@@ -92,6 +94,9 @@ def parse_date(text: str) -> datetime.date:
         raise DateError(f"a date is at most {_MAX_DATE_TEXT} characters; expected {_FORMS_HINT}")
     shown = raw
     normal = nfkc(raw).strip()
+    midnight = _MIDNIGHT.fullmatch(normal)
+    if midnight is not None:
+        normal = midnight[1]
     # The common case first, without a regular expression.
     if len(normal) == 8 and normal.isascii() and normal.isdigit():
         return _calendar_date(int(normal[:4]), int(normal[4:6]), int(normal[6:]), shown)

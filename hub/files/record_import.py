@@ -26,6 +26,7 @@ from hub.files.table import (
     ProgressCallback,
     TableScan,
     shown,
+    voucher_message,
     wrong_municipality,
 )
 from hub.files.text import has_control_character, nfkc
@@ -118,7 +119,7 @@ class _RecordRow:
         voucher = _code_text(voucher)
         voucher_ok = len(voucher) == 10 and voucher.isascii() and voucher.isdigit()
         if not voucher_ok:
-            sink.add(line, "接種券番号", f"{shown(voucher)} is not the 10 digits of a voucher number")
+            sink.add(line, "接種券番号", voucher_message(voucher))
 
         dose_text = _code_text(dose_text)
         dose = int(dose_text) if len(dose_text) == 1 and dose_text in "123456789" else 0

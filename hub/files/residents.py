@@ -27,6 +27,7 @@ from hub.files.table import (
     ProgressCallback,
     TableScan,
     shown,
+    voucher_message,
     wrong_municipality,
 )
 from hub.files.text import fold_kana, has_control_character, has_ideograph, nfkc
@@ -53,7 +54,7 @@ EARLIEST_BIRTH_DATE: Final = datetime.date(1890, 1, 1)
 
 Sex = Literal[1, 2]
 Movement = Literal["moved_out", "deceased"]
-_SEXES: Final[dict[str, Sex]] = {"1": 1, "2": 2, "男": 1, "女": 2}
+_SEXES: Final[dict[str, Sex]] = {"1": 1, "2": 2, "男": 1, "女": 2, "男性": 1, "女性": 2}
 _MOVEMENTS: Final[dict[str, Movement]] = {"転出": "moved_out", "死亡": "deceased"}
 
 
@@ -152,7 +153,7 @@ class _ResidentRow:
         if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
             voucher = _code_text(voucher)
         if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
-            sink.add(line, "接種券番号", f"{shown(voucher)} is not the 10 digits of a voucher number")
+            sink.add(line, "接種券番号", voucher_message(voucher))
         else:
             first = self.voucher_lines.setdefault(voucher, line)
             if first != line:

@@ -121,6 +121,14 @@ def _split_record(first_text: str, texts: Iterator[str], line: int) -> tuple[lis
     return fields, line + reader.line_num - 1
 
 
+def voucher_message(value: str) -> str:
+    """The message for a 接種券番号 that is not 10 digits."""
+    message = f"{shown(value)} is not the 10 digits of a voucher number"
+    if value.isascii() and value.isdigit() and len(value) < 10:
+        message += " (were leading zeros lost in a spreadsheet? format the column as text)"
+    return message
+
+
 def _remaining_size(stream: object) -> int | None:
     """Bytes left in a seekable stream (a file, an upload spooled to disk), for progress; None if unknown."""
     try:

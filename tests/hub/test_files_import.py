@@ -252,7 +252,12 @@ def test_header_written_with_full_width_and_padding_is_recognised() -> None:
         ({"宛名番号": ""}, "line 2, 宛名番号: is required"),
         ({"宛名番号": "12-34"}, "line 2, 宛名番号: '12-34' may hold only digits and letters"),
         ({"宛名番号": "1" * 21}, "line 2, 宛名番号: is longer than 20 characters"),
-        ({"接種券番号": "123456789"}, "line 2, 接種券番号: '123456789' is not the 10 digits of a voucher number"),
+        (
+            {"接種券番号": "123456789"},
+            "line 2, 接種券番号: '123456789' is not the 10 digits of a voucher number"
+            " (were leading zeros lost in a spreadsheet? format the column as text)",
+        ),
+        ({"接種券番号": "012345678a"}, "line 2, 接種券番号: '012345678a' is not the 10 digits of a voucher number"),
         ({"個人番号": "123456789019"}, "line 2, 個人番号: has a wrong check digit (a digit is mistyped)"),
         ({"個人番号": "12345"}, "line 2, 個人番号: is not 12 digits (leave it blank if unknown)"),
         ({"氏名": ""}, "line 2, 氏名: is required"),
@@ -293,6 +298,8 @@ def test_each_bad_field_is_reported_by_line_and_column(overrides: dict[str, str]
     [
         ({"性別": "２"}, lambda row: row.sex == 2),
         ({"性別": "女"}, lambda row: row.sex == 2),
+        ({"性別": "男性"}, lambda row: row.sex == 1),
+        ({"生年月日": "1948/4/1 0:00"}, lambda row: row.birth_date == datetime.date(1948, 4, 1)),
         ({"異動区分": "転出", "異動日": "R3.4.1"}, lambda row: row.movement == "moved_out"),
         ({"異動区分": "転出", "異動日": "20210801"}, lambda row: row.moved_on == datetime.date(2021, 8, 1)),
         ({"異動区分": "死亡", "異動日": "2021/5/31"}, lambda row: row.movement == "deceased"),

@@ -41,6 +41,8 @@ from hub.files.dates import ERAS, format_era
         ("令和元年5月1日", datetime.date(2019, 5, 1)),
         ("R3.6.1", datetime.date(2021, 6, 1)),
         ("20000229", datetime.date(2000, 2, 29)),
+        ("1948/04/01 0:00", datetime.date(1948, 4, 1)),  # a spreadsheet's date cell with a time
+        ("1948-04-01 00:00:00", datetime.date(1948, 4, 1)),
     ],
 )
 def test_accepted_forms(text: str, expected: datetime.date) -> None:
@@ -69,6 +71,7 @@ def test_accepted_forms(text: str, expected: datetime.date) -> None:
         ("1948-04/01", "is not a date"),  # mixed separators
         ("X23.4.1", "is not a date"),
         ("8230401", "is not a date"),  # no era number 8
+        ("1948/04/01 9:30", "is not a date"),  # a time of day is not a date
         ("2" * 1000, "at most"),
     ],
 )
