@@ -118,8 +118,9 @@ class _ResidentRow:
         self.municipality_code = municipality_code
         self.today = today
         self.hash_my_number = hash_my_number
-        self.addressee_lines: dict[str, int] = {}
-        self.voucher_lines: dict[str, int] = {}
+        # Keys are kept as ints where the text is digits: a city of millions holds them all until the end.
+        self.addressee_lines: dict[int | str, int] = {}
+        self.voucher_lines: dict[int, int] = {}
         # Birth dates repeat a lot (some 40,000 days in a century): remember the texts already read.
         self.birth_dates: dict[str, datetime.date] = {}
 
@@ -146,7 +147,9 @@ class _ResidentRow:
             else:
                 sink.add(line, "宛名番号", f"{shown(addressee)} may hold only digits and letters")
         else:
-            first = self.addressee_lines.setdefault(addressee, line)
+            # value * 32 + length keeps leading zeros apart ("0012" vs "12"); length is at most 20.
+            key = int(addressee) * 32 + len(addressee) if addressee.isdigit() else addressee
+            first = self.addressee_lines.setdefault(key, line)
             if first != line:
                 sink.add(line, "宛名番号", f"{shown(addressee)} is also on line {first}")
 
@@ -155,7 +158,7 @@ class _ResidentRow:
         if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
             sink.add(line, "接種券番号", voucher_message(voucher))
         else:
-            first = self.voucher_lines.setdefault(voucher, line)
+            first = self.voucher_lines.setdefault(int(voucher), line)
             if first != line:
                 sink.add(line, "接種券番号", f"{voucher} is also on line {first}")
 

@@ -639,3 +639,15 @@ def test_a_scan_reads_its_file_once() -> None:
     assert scan.report.ok
     with pytest.raises(ImportSetupError):
         list(scan)
+
+
+def test_addressee_numbers_differing_only_in_leading_zeros_are_different_people() -> None:
+    lines = [
+        resident_line(1, 宛名番号="0012"),
+        resident_line(2, 宛名番号="12"),
+        resident_line(3, 宛名番号="012"),
+        resident_line(4, 宛名番号="A12"),
+        resident_line(5, 宛名番号="０１２"),  # full width: the same as line 4's 012
+    ]
+    parsed = residents(file_bytes(lines, "cp932"))
+    assert parsed.report.messages() == ["line 6, 宛名番号: '012' is also on line 4"]
