@@ -45,6 +45,7 @@ from edge.queue.outbox import Outbox
 from edge.queue.publisher import BrokerAddress, Publisher
 from edge.queue.records import Preset, ReadSource
 from protocol import ProtocolError, Voucher
+from protocol.records import JST
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ try:
     VERSION = importlib.metadata.version("vrs")
 except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
     VERSION = "0+unknown"
+
+
+JOURNAL_DAYS = 90
+"""Days an answered record stays in the station's journal (the hub keeps it forever)."""
 
 
 class FilesSource:
@@ -111,6 +116,8 @@ class Station:
         self._pipeline = pipeline or (lambda: Pipeline(municipality=municipality))
         self.buzzer = buzzer
         self.outbox = Outbox(outbox_path)
+        today = (clock or (lambda: datetime.datetime.now(JST)))().astimezone(JST).date()
+        self.outbox.prune(today - datetime.timedelta(days=JOURNAL_DAYS))
         self.publisher = Publisher(
             self.outbox, device_id=device_id, broker=broker, private_key=private_key, hub_keys=hub_keys,
             version=version, backoff=backoff, on_event=lambda event: self.board.on_publisher_event(event),

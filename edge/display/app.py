@@ -23,7 +23,6 @@ from litestar.exceptions import HTTPException
 from litestar.params import JSONBody
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from edge import EdgeError
@@ -151,6 +150,18 @@ def create_app(board: Board, *, allowed_hosts: list[str] | None = None) -> Lites
         board.dismiss()
         return board.snapshot()
 
+    # Two small files, read once and served from memory (no file handle per request).
+    script = (HERE / "static" / "kiosk.js").read_bytes()
+    style = (HERE / "static" / "kiosk.css").read_bytes()
+
+    @get("/static/kiosk.js", sync_to_thread=False)
+    def kiosk_js() -> Response[bytes]:
+        return Response(script, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    @get("/static/kiosk.css", sync_to_thread=False)
+    def kiosk_css() -> Response[bytes]:
+        return Response(style, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
     def problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
         extra = exc.extra if isinstance(exc.extra, dict) else {}
         return Response(Problem(message=exc.detail, field=str(extra.get("field", ""))), status_code=exc.status_code)
@@ -163,7 +174,7 @@ def create_app(board: Board, *, allowed_hosts: list[str] | None = None) -> Lites
 
     return Litestar(
         route_handlers=[page, state, events, set_preset, undo, confirm, discard, dismiss,
-                        create_static_files_router(path="/static", directories=[HERE / "static"])],
+                        kiosk_js, kiosk_css],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         response_headers=[
             ResponseHeader(name="Content-Security-Policy", value=CSP),

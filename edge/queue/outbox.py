@@ -225,6 +225,18 @@ class Outbox:
                     warnings.append(warning)
         return AckResult(accepted=tuple(accepted), rejected=tuple(rejected), warnings=tuple(warnings))
 
+    def prune(self, before: datetime.date) -> int:
+        """Forget answered records scanned before ``before`` (the hub has them; the SD card is small).
+
+        Records still waiting for the hub are never touched, and refused ones stay in ``rejected``.
+        """
+        answered = ("SELECT record_id FROM journal WHERE day < ? AND state != 'pending'"
+                    " AND record_id NOT IN (SELECT record_id FROM outbox)")
+        with self._atomic() as db:
+            db.execute(f"DELETE FROM warnings WHERE record_id IN ({answered})", [before.isoformat()])
+            cursor = db.execute(f"DELETE FROM journal WHERE record_id IN ({answered})", [before.isoformat()])
+            return int(cursor.rowcount)
+
     def next_batch_seq(self) -> int:
         """The next batch number; it rises across restarts (the hub never refuses an old one anyway)."""
         with self._atomic() as db:

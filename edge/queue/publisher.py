@@ -30,7 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.queue.backoff import Backoff
 from edge.queue.batching import SendWindow, SentBatch, take_batch
-from edge.queue.outbox import AckResult, Outbox
+from edge.queue.outbox import AckResult, Outbox, OutboxError
 from protocol import BatchError, SignatureError
 from protocol.records import JST, MAX_RECORDS_PER_BATCH, Batch, encode_batch
 from protocol.signing import sign_batch, verify_ack
@@ -197,13 +197,17 @@ class Publisher:
         return client
 
     def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
+        while not self._stopping.is_set():
+            try:
                 self._step()
-            self._say_goodbye()
-        except Exception:  # the thread must not die silently: the outbox would only grow
-            log.exception("publisher stopped on an unexpected error")
-            raise
+            except OutboxError as exc:
+                # The disk hiccuped (full, I/O error): nothing was lost, everything is still in the outbox.
+                # Keep the thread alive and retry shortly; dying here would strand the queue until a reboot.
+                self.last_error = str(exc)
+                log.error("outbox unavailable, retrying: %s", exc)
+                self._window.go_back()
+                self._stopping.wait(1.0)
+        self._say_goodbye()
 
     def _step(self) -> None:
         now = time.monotonic()
@@ -304,7 +308,12 @@ class Publisher:
             log.warning("ignored a message on %s that is not a valid hub ack: %s", message.topic, exc)
             self._emit(AckIgnored(reason=str(exc)))
             return
-        result = self.outbox.apply_ack(ack, datetime.datetime.now(JST))
+        try:
+            result = self.outbox.apply_ack(ack, datetime.datetime.now(JST))
+        except OutboxError as exc:
+            # The records stay in the outbox and are sent again; the hub answers again (idempotent).
+            log.error("could not apply a hub ack, the records will be sent again: %s", exc)
+            return
         answered = set(ack.accepted) | {r.record_id for r in ack.rejected}
         self._window.answered(ack.batch_seq, answered)
         self._status_dirty = True
@@ -341,11 +350,15 @@ class Publisher:
             self._publish_status("online")
 
     def _status(self, state: str) -> bytes:
+        try:
+            depth, last_scan = self.outbox.depth(), self.outbox.last_scan_at()
+        except OutboxError:
+            depth, last_scan = 0, None  # still say online/offline; the figures come with the next status
         return encode_status(StationStatus(
             state=state,  # type: ignore[arg-type]  # "online" or "offline", both literals of StationStatus
-            queue_depth=self.outbox.depth(),
+            queue_depth=depth,
             version=self.version,
-            last_scan_at=self.outbox.last_scan_at(),
+            last_scan_at=last_scan,
             sent_at=datetime.datetime.now(JST),
         ))
 

@@ -235,3 +235,28 @@ def _next_state(lines) -> dict:
         if line.startswith("data:"):
             return json.loads(line[5:])
     raise AssertionError("stream ended")
+
+
+def test_a_record_that_cannot_be_stored_shows_an_error_and_never_the_ok_beep(running: Running) -> None:
+    outbox = running.station.outbox
+    with outbox._lock:  # SQLite itself refuses every write from now on, as on a failing SD card
+        outbox._db.execute("PRAGMA query_only = ON")
+    assert running.station.accept(voucher(8), source="qr", frames=1) is None
+    s = running.state()
+    assert s["screen"] == "error" and s["title"] == "保存できません" and "紙に控えて" in s["message"]
+    assert s["tone"] == "error" and Tone.SUCCESS not in running.buzzer.played
+    assert s["count_total"] == 0
+
+    with outbox._lock:
+        outbox._db.execute("PRAGMA query_only = OFF")
+    assert running.post("/api/dismiss", {}).json()["screen"] == "ready"
+    running.station.accept(voucher(8), source="qr", frames=1)
+    assert running.state()["screen"] == "ok" and running.buzzer.played[-1] is Tone.SUCCESS
+
+
+def test_a_voucher_the_hub_would_refuse_is_not_stored(running: Running) -> None:
+    ward = voucher(1, code="271276")  # a ward of Osaka: a valid check digit, but not a municipality
+    assert running.station.accept(ward, source="ocr", frames=2) is None
+    s = running.state()
+    assert s["screen"] == "error" and s["title"] == "登録できません" and s["count_total"] == 0
+    assert running.station.outbox.depth() == 0

@@ -285,3 +285,26 @@ def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:
     assert all(2.5 <= d <= 5.0 for d in delays[3:])
     b.reset()
     assert b.next_delay() <= 1.0
+
+
+def test_pruning_forgets_only_old_answered_records(outbox: Outbox) -> None:
+    old_ok, old_refused, old_pending, recent = (record(i, at=NOW - datetime.timedelta(days=d))
+                                                for i, d in ((1, 100), (2, 100), (3, 100), (4, 1)))
+    outbox.append_many([old_ok, old_refused, old_pending, recent])
+    outbox.apply_ack(ack(accepted=[old_ok.record_id, recent.record_id],
+                         rejected=[Rejection(record_id=old_refused.record_id, reason="invalid_field")],
+                         warnings=[AckWarning(record_id=old_ok.record_id, code="dose_order")]), NOW)
+    assert outbox.prune(NOW.date() - datetime.timedelta(days=90)) == 2
+    assert outbox.entry(old_ok.record_id) is None and outbox.warnings() == []
+    assert outbox.entry(old_pending.record_id) is not None and outbox.pending_ids() == [old_pending.record_id]
+    assert outbox.entry(recent.record_id) is not None
+    assert [r.record_id for r in outbox.rejections()] == [old_refused.record_id]  # kept for staff
+
+
+def test_a_full_disk_is_an_outbox_error_and_nothing_half_written(outbox: Outbox) -> None:
+    outbox.append(record(1))
+    pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+    outbox._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(OutboxError, match="full"):
+        outbox.append_many([record(i) for i in range(2, 200)])
+    assert outbox.depth() == 1 and len(outbox.recent(500)) == 1

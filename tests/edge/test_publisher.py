@@ -190,11 +190,12 @@ def test_forged_and_garbage_acks_change_nothing(station: Station, hub: HubDouble
     ]
     for payload in payloads:
         forger.publish(acks_topic(DEVICE), payload, qos=1).wait_for_publish(5)
-    wait(lambda: station.publisher.acks_ignored >= len(payloads), what="the forged acks to be read")
+    wait(lambda: sum(isinstance(e, AckIgnored) for e in station.events) >= len(payloads),
+         what="the forged acks to be read")
     forger.disconnect()
     forger.loop_stop()
     assert station.outbox.depth() == 5
-    assert sum(isinstance(e, AckIgnored) for e in station.events) >= len(payloads)
+    assert station.publisher.acks_ignored >= len(payloads)
 
     hub.silent = False
     wait(lambda: station.outbox.depth() == 0, what="the real acks")
@@ -310,3 +311,19 @@ def test_broker_url_forms() -> None:
     assert (a.host, a.port, a.tls, a.username, a.password) == ("hub.example", 8884, True, "st-1", "p@ss")
     b = parse_broker_url("mqtt://127.0.0.1")
     assert (b.port, b.tls, b.username) == (1883, False, None)
+
+
+@pytest.mark.fault
+def test_the_publisher_outlives_a_disk_that_refuses_writes(station: Station, hub: HubDouble) -> None:
+    records = make_records(20)
+    station.outbox.append_many(records)
+    with station.outbox._lock:
+        station.outbox._db.execute("PRAGMA query_only = ON")  # every write now fails inside SQLite
+    station.publisher.start()
+    wait(lambda: "readonly" in station.publisher.last_error or "read-only" in station.publisher.last_error,
+         what="the publisher to meet the failing disk")
+    assert station.outbox.depth() == 20
+    with station.outbox._lock:
+        station.outbox._db.execute("PRAGMA query_only = OFF")
+    wait(lambda: station.outbox.depth() == 0, what="the drain once the disk is back")
+    assert_exactly_once(station, hub, [r.record_id for r in records])
