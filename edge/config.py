@@ -12,7 +12,7 @@ wrong and what is expected, because the person reading it is a field engineer at
     data_dir = "/var/lib/vrs-edge"                # outbox.sqlite lives here
     municipality = "131016"               # optional: the venue's municipality, for NW-7-only vouchers
 
-    [broker]
+    [broker]                              # VRS_MQTT_URL in the environment overrides url
     url = "mqtts://st-0001:secret@hub.example.jp:8883"   # username defaults to device_id
     ca_file = "/etc/vrs-edge/ca.pem"      # optional, for mqtts:// with a private CA
 
@@ -42,6 +42,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -79,7 +80,7 @@ class _Station(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class _Broker(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    url: str
+    url: str | None = None
     ca_file: str | None = None
 
 
@@ -110,9 +111,9 @@ class _Preset(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     station: _Station
-    broker: _Broker
     camera: CameraConfig
     preset: _Preset
+    broker: _Broker = msgspec.field(default_factory=_Broker)
     kiosk: KioskConfig = msgspec.field(default_factory=KioskConfig)
 
 
@@ -145,8 +146,13 @@ _CHOICES = {
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$\.?(?P<field>[^`]*)`)?$", re.DOTALL)
 
 
-def load_config(path: Path | str, *, now: datetime.datetime | None = None) -> EdgeConfig:
-    """Read and check the config file; ConfigError says which setting is wrong and how."""
+def load_config(path: Path | str, *, env: Mapping[str, str] | None = None,
+                now: datetime.datetime | None = None) -> EdgeConfig:
+    """Read and check the config file; ConfigError says which setting is wrong and how.
+
+    ``env`` is the process environment as the entry point passes it: ``VRS_MQTT_URL``, when set, takes the
+    place of ``broker.url`` (the same variable the hub's commands read).
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -166,10 +172,10 @@ def load_config(path: Path | str, *, now: datetime.datetime | None = None) -> Ed
         if field in _CHOICES:
             message += f" (expected one of: {', '.join(_CHOICES[field])})"
         raise ConfigError(path, field, message) from exc
-    return _check(path, raw, now or datetime.datetime.now(JST))
+    return _check(path, raw, dict(env or {}), now or datetime.datetime.now(JST))
 
 
-def _check(path: Path, raw: _File, now: datetime.datetime) -> EdgeConfig:
+def _check(path: Path, raw: _File, env: dict[str, str], now: datetime.datetime) -> EdgeConfig:
     base = path.parent
     st = raw.station
     if not is_valid_device_id(st.device_id):
@@ -193,12 +199,16 @@ def _check(path: Path, raw: _File, now: datetime.datetime) -> EdgeConfig:
     ca_file = str(_resolve(base, raw.broker.ca_file)) if raw.broker.ca_file else None
     if ca_file is not None and not Path(ca_file).is_file():
         raise ConfigError(path, "broker.ca_file", f"{ca_file} does not exist")
+    url_field, url = ("VRS_MQTT_URL", env["VRS_MQTT_URL"]) if env.get("VRS_MQTT_URL") else ("broker.url",
+                                                                                           raw.broker.url)
+    if not url:
+        raise ConfigError(path, "broker.url", "missing: set broker.url in [broker] or VRS_MQTT_URL")
     try:
-        broker = parse_broker_url(raw.broker.url, ca_file)
+        broker = parse_broker_url(url, ca_file)
     except ValueError as exc:
-        raise ConfigError(path, "broker.url", f"{exc} (expected mqtt://[user[:password]@]host:port)") from exc
+        raise ConfigError(path, url_field, f"{exc} (expected mqtt://[user[:password]@]host:port)") from exc
     if broker.username is not None and broker.username != st.device_id:
-        raise ConfigError(path, "broker.url",
+        raise ConfigError(path, url_field,
                           f"the username {broker.username!r} must be the device id {st.device_id!r}")
 
     camera = _check_camera(path, base, raw.camera)

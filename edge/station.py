@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import importlib.metadata
 import logging
+import os
 import signal
 import socket
 import sys
@@ -295,7 +296,7 @@ def run(config_path: Path | str) -> int:
     Exit status 2 when the config (or what it names) is unusable, with the reason on stderr.
     """
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, env=os.environ)
         station = Station.from_config(config)
     except EdgeError as exc:
         print(f"vrs-edge: {exc}", file=sys.stderr)

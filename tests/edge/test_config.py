@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,10 +106,24 @@ def test_a_future_preset_date_is_refused(base: Path, hub_key) -> None:
     assert error.value.field == "preset.administered_on"
 
 
-def test_missing_tables_and_settings_are_named(base: Path, hub_key) -> None:
+def test_vrs_mqtt_url_in_the_environment_takes_the_place_of_broker_url(base: Path, hub_key) -> None:
     cfg = good(base, hub_key)
     del cfg["broker"]
-    expect(base, cfg, "", "broker")
+    path = write_config(base, cfg)
+    config = load_config(path, env={"VRS_MQTT_URL": "mqtts://st-0001:pw@hub.example:8883"}, now=NOW)
+    assert (config.broker.host, config.broker.tls, config.broker.password) == ("hub.example", True, "pw")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env={"VRS_MQTT_URL": "tcp://hub"}, now=NOW)
+    assert error.value.field == "VRS_MQTT_URL"
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env={}, now=NOW)
+    assert error.value.field == "broker.url" and "VRS_MQTT_URL" in error.value.message
+
+
+def test_missing_tables_and_settings_are_named(base: Path, hub_key) -> None:
+    cfg = good(base, hub_key)
+    del cfg["preset"]
+    expect(base, cfg, "", "preset")
     cfg = good(base, hub_key)
     del cfg["station"]["key_file"]
     expect(base, cfg, "station", "key_file")
@@ -169,8 +184,9 @@ def test_vrs_edge_run_names_the_bad_setting_and_exits_2(base: Path, hub_key) -> 
     cfg = good(base, hub_key)
     cfg["broker"]["url"] = "ftp://hub"
     path = write_config(base, cfg)
+    env = {k: v for k, v in os.environ.items() if k != "VRS_MQTT_URL"}
     done = subprocess.run([str(BIN / "vrs-edge"), "run", "--config", str(path)], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env=env)
     assert done.returncode == 2
     assert "broker.url" in done.stderr and "mqtt://" in done.stderr
 

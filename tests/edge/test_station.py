@@ -55,6 +55,11 @@ def write_frames(folder: Path, tickets: list[TicketSpec]) -> None:
     blank.unlink()
 
 
+def station_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "VRS_MQTT_URL"}  # the config file says where the broker is
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
 class Proc:
     """One `vrs-edge run` process with its output in files (read when a test fails)."""
 
@@ -62,7 +67,7 @@ class Proc:
         self.log = log
         self.out = log.open("ab")
         self.p = subprocess.Popen([str(BIN / "vrs-edge"), "run", "--config", str(config)], stdout=self.out,
-                                  stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                  stderr=subprocess.STDOUT, env=station_env())
 
     def wait_kiosk(self, url: str) -> None:
         deadline = time.monotonic() + 60
