@@ -24,6 +24,7 @@ from hub.api.controllers.accounts import AccountPages, AccountsApi
 from hub.api.controllers.audit import AuditApi, AuditPages
 from hub.api.controllers.records import RecordPages, RecordsApi
 from hub.api.controllers.residents import ResidentPages, ResidentsApi
+from hub.api.controllers.venues import VenuesApi
 from hub.api.errors import ApiError, CsrfRejected, InvalidInput, LoginThrottled, NotAuthenticated, NotFound
 from hub.api.identity import ROLE_LABELS
 from hub.api.services import tokens
@@ -140,6 +141,7 @@ def create_app(settings: ApiSettings) -> Litestar:
     return Litestar(
         route_handlers=[
             AccountPages, AccountsApi, ResidentPages, ResidentsApi, RecordPages, RecordsApi, AuditPages, AuditApi,
+            VenuesApi,
             create_static_files_router(path="/static", directories=[HERE / "static"], name="static",
                                        include_in_schema=False),
         ],

@@ -35,9 +35,8 @@ def resolve_venues(conn: Conn, municipality_code: str, written: Iterable[str]) -
 
 def live_registrations(conn: Conn, key: Key) -> list[Version]:
     """Registrations of `key` that no void names, oldest first."""
-    regs = vaccinations.registrations_for_keys(conn, [key])
-    voided = vaccinations.voided_among(conn, [r.record_id for r in regs])
-    return sorted((r for r in regs if r.record_id not in voided), key=lambda v: v.order)
+    regs = vaccinations.registrations_for_keys(conn, [key])()
+    return sorted((v for v, voided in regs if not voided), key=lambda v: v.order)
 
 
 def add_correction(conn: Conn, municipality_code: str, record_id: str, replaces_record_id: str | None, kind: str,
@@ -70,3 +69,28 @@ def corrections_for(conn: Conn, municipality_code: str, record_ids: Iterable[str
         (municipality_code, ids),
     )
     return {str(r[0]): Correction(*r) for r in cur}
+
+
+class VenueRecord(msgspec.Struct, frozen=True):
+    """A record made at a venue, as the venue's own staff may see it (no resident data)."""
+
+    municipality_code: str
+    voucher_no: str
+    dose: int
+    status: str
+    administered_on: dt.date
+    maker: str
+    lot: str
+    doctor: str
+    scanned_at: dt.datetime
+    device_id: str | None
+
+
+def records_at_venue(conn: Conn, venue_id: str, day: dt.date, limit: int = 5000) -> list[VenueRecord]:
+    """Current records registered at `venue_id` on `day` (the venue scope's policy lets nothing else through)."""
+    cur = conn.execute(
+        "SELECT municipality_code, voucher_no, dose, status, administered_on, maker, lot, doctor, scanned_at,"
+        " device_id FROM vaccinations WHERE venue_id = %s AND administered_on = %s ORDER BY scanned_at LIMIT %s",
+        (venue_id, day, limit),
+    )
+    return [VenueRecord(*r) for r in cur]

@@ -15,7 +15,7 @@ import msgspec
 import psycopg
 
 from hub.api.errors import InvalidInput, NotFound
-from hub.db import aggregates, audit, vaccinations
+from hub.db import aggregates, audit, certificates, vaccinations
 from hub.db import records as records_db
 from hub.db.versions import Key, Version, aggregate_deltas, version_of
 from hub.files import FileFormatError, ImportedRecord, ImportSetupError, ProgressCallback, scan_records
@@ -55,7 +55,7 @@ class _Discard(Exception):
 
 
 def _matches(conn: psycopg.Connection[Any], keys: Iterable[Key]) -> dict[tuple[str, str], str]:
-    found = vaccinations.residents_for_vouchers(conn, {(k[0], k[1]) for k in keys})
+    found = vaccinations.residents_for_vouchers(conn, {(k[0], k[1]) for k in keys})()
     return {pair: m.atena_no for pair, m in found.items()}
 
 
@@ -63,8 +63,8 @@ def _apply(conn: psycopg.Connection[Any], registers: Sequence[Record], voids: Se
            removed: Sequence[Key]) -> dict[tuple[str, str], str]:
     """Write history rows, move the current state and the aggregates; returns the resident matches."""
     keys = {(r.municipality_code, r.voucher_no, r.dose) for r in registers} | set(removed)
-    vaccinations.lock_keys(conn, keys)
-    before_list = vaccinations.current_for_vouchers(conn, {(k[0], k[1]) for k in keys})
+    vaccinations.lock_municipalities(conn, {k[0] for k in keys})
+    before_list = vaccinations.current_for_vouchers(conn, {(k[0], k[1]) for k in keys})()
     before: dict[Key, Version | None] = {v.key: v for v in before_list if v.key in keys}
     after: dict[Key, Version | None] = {k: before.get(k) for k in keys}
     for k in removed:
@@ -72,12 +72,18 @@ def _apply(conn: psycopg.Connection[Any], registers: Sequence[Record], voids: Se
     for r in registers:
         after[(r.municipality_code, r.voucher_no, r.dose)] = version_of(r, None)
     all_records = [*voids, *registers]
-    vaccinations.claim_record_ids(conn, [(r.record_id, r.municipality_code, r.op) for r in all_records])
-    vaccinations.insert_history(conn, [(r, None, None) for r in all_records])
+    vaccinations.claim_record_ids(conn, [(r.record_id, r.municipality_code, r.op) for r in all_records])()
+    vaccinations.insert_history(conn, [vaccinations.history_row(r, None, None) for r in all_records])
     matches = _matches(conn, keys)
-    upserts = [(v, matches.get((v.municipality_code, v.voucher_no))) for v in after.values() if v is not None]
+    upserts = [
+        vaccinations.CurrentRow(**msgspec.structs.asdict(v), atena_no=matches.get((v.municipality_code, v.voucher_no)))
+        for v in after.values() if v is not None
+    ]
     deletes = [k for k, v in after.items() if v is None and before.get(k) is not None]
     vaccinations.write_current(conn, upserts, deletes)
+    # A certificate listing a record that was overwritten, corrected or deleted no longer tells the truth.
+    certificates.revoke_for_records(conn, [k for k, v in after.items() if before.get(k) is not None
+                                           and v != before.get(k)])
     aggregates.apply_deltas(conn, aggregate_deltas(before, after))
     return matches
 
@@ -215,8 +221,8 @@ def _void(v: Version, now: dt.datetime) -> Record:
 
 
 def _current(conn: psycopg.Connection[Any], key: Key) -> Version:
-    vaccinations.lock_keys(conn, [key])
-    for v in vaccinations.current_for_vouchers(conn, [(key[0], key[1])]):
+    vaccinations.lock_municipalities(conn, [key[0]])
+    for v in vaccinations.current_for_vouchers(conn, [(key[0], key[1])])():
         if v.key == key:
             return v
     raise NotFound("no such record")
@@ -250,8 +256,7 @@ def correct_record(conn: psycopg.Connection[Any], key: Key, change: CorrectionIn
     voids: list[Record] = []
     removed: list[Key] = []
     if new_key != key:
-        vaccinations.lock_keys(conn, [new_key])
-        if any(v.key == new_key for v in vaccinations.current_for_vouchers(conn, [(new_key[0], new_key[1])])):
+        if any(v.key == new_key for v in vaccinations.current_for_vouchers(conn, [(new_key[0], new_key[1])])()):
             raise InvalidInput([f"接種券番号 {new.voucher_no} already has a dose {new.dose} record; correct or delete"
                                 " that one first"])
         # Moving a record to another key: every live registration of the old key goes, or a later void

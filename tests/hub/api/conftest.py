@@ -86,12 +86,11 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:  
 
 @pytest.fixture
 def client_factory(api_settings: ApiSettings) -> Iterator[Callable[[], TestClient]]:  # type: ignore[type-arg]
-    """Extra independent clients (own cookie jars) on one shared app."""
-    app = create_app(api_settings)
+    """Extra independent clients (own cookie jars), each on its own app instance (own pool, same database)."""
     opened: list[TestClient] = []  # type: ignore[type-arg]
 
     def make() -> TestClient:  # type: ignore[type-arg]
-        c = TestClient(app=app, base_url="http://testserver.local")
+        c = TestClient(app=create_app(api_settings), base_url="http://testserver.local")
         c.__enter__()
         opened.append(c)
         return c
