@@ -192,9 +192,10 @@ class Board:
                 return
             scan = msgspec.structs.replace(_scan_view(voucher, r.dose, r.status, r.read.source),
                                            municipality_from_preset=r.read.source == "nw7")
-            note = "（自治体は会場の設定です。違う場合は取り消してください）" if scan.municipality_from_preset else ""
-            message = f"{scan.municipality_name} {r.voucher_no} {r.dose}回目 {scan.status_label}{note}"
-            self._set("ok", "OK 登録しました", message, scan, "success", OK_SECONDS)
+            note = "自治体は会場の設定です（券のバーコードに自治体はありません）。違う場合は取り消してください" if (
+                scan.municipality_from_preset) else ""
+            # The scan block shows municipality, number and dose in large type; the message adds only the note.
+            self._set("ok", "OK 登録しました", note, scan, "success", OK_SECONDS)
         else:
             self._show_held(outcome)
 
