@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -14,6 +19,7 @@ from hub.api.services import accounts
 from hub.api.settings import ApiSettings
 from hub.db.connect import connect
 from hub.keys import load_secret
+from tests.fixtures_postgres import free_port
 
 MUNI_A = "131016"  # 千代田区
 MUNI_B = "131024"  # 中央区
@@ -98,3 +104,39 @@ def client_factory(api_settings: ApiSettings) -> Iterator[Callable[[], TestClien
     yield make
     for c in opened:
         c.__exit__(None, None, None)
+
+
+class ServedHub:
+    """`vrs-hub serve` running in a subprocess (granian) on a free port."""
+
+    def __init__(self, base_url: str, proc: subprocess.Popen[bytes]) -> None:
+        self.base_url, self.proc = base_url, proc
+
+
+@pytest.fixture
+def served_hub(hub_env: dict[str, str], tmp_path: Path) -> Iterator[ServedHub]:
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    vrs_hub = str(Path(sys.executable).with_name("vrs-hub"))
+    proc = subprocess.Popen([vrs_hub, "serve", "--port", str(port)], env={**os.environ, **hub_env},
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/login", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("vrs-hub serve did not start: " + (tmp_path / "serve.log").read_text()) from None
+                time.sleep(0.2)
+        yield ServedHub(base, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
