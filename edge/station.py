@@ -174,6 +174,7 @@ class Station:
             raise
 
     def _start(self) -> None:
+        self._check_kiosk_port()
         self.publisher.start()
         kiosk = threading.Thread(target=self._serve_kiosk, name="vrs-kiosk", daemon=True)
         kiosk.start()
@@ -220,6 +221,18 @@ class Station:
             self.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    def _check_kiosk_port(self) -> None:
+        # Checked before starting: otherwise the readiness probe below would happily reach whoever holds it.
+        family = socket.AF_INET6 if ":" in self.kiosk_host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.kiosk_host, self.kiosk_port))
+            except OSError as exc:
+                raise EdgeError(f"kiosk.port: cannot serve the kiosk page on {self.kiosk_host}:{self.kiosk_port}: "
+                                f"{exc.strerror} (another program holds the port, or the host is not local)"
+                                ) from exc
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + 15
@@ -301,6 +314,10 @@ def run(config_path: Path | str) -> int:
     except EdgeError as exc:
         print(f"vrs-edge: {exc}", file=sys.stderr)
         return 2
-    station.run_until_signalled()
+    try:
+        station.run_until_signalled()
+    except EdgeError as exc:
+        print(f"vrs-edge: {exc}", file=sys.stderr)
+        return 1
     return 0
 

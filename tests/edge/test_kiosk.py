@@ -260,3 +260,35 @@ def test_a_voucher_the_hub_would_refuse_is_not_stored(running: Running) -> None:
     s = running.state()
     assert s["screen"] == "error" and s["title"] == "登録できません" and s["count_total"] == 0
     assert running.station.outbox.depth() == 0
+
+
+def test_a_camera_read_problem_asks_for_another_try_but_never_hides_a_held_scan(running: Running) -> None:
+    board = running.station.board
+    board.show_read_problem("conflict", "frames disagree on the voucher number (0000000101 vs 0000000401)")
+    s = running.state()
+    assert s["screen"] == "attention" and s["title"] == "もう一度かざしてください" and s["tone"] == "error"
+    assert s["count_total"] == 0
+
+    running.post("/api/dismiss", {})
+    running.station.accept(voucher(3), source="qr", frames=1)
+    running.station.accept(voucher(3), source="qr", frames=1)  # held: staff must decide
+    board._read_problem_at = 0.0  # as if the last problem was long ago
+    board.show_read_problem("invalid", "not a municipality")
+    s = running.state()
+    assert s["title"] == "確認してください" and s["hold"] is not None
+
+
+def test_a_kiosk_port_in_use_stops_the_start_with_a_clear_error(tmp_path: Path, mosquitto, hub_key) -> None:
+    import socket
+
+    from edge import EdgeError
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        station = Station(device_id=DEVICE, outbox_path=tmp_path / "o.sqlite", preset=PRESET,
+                          broker=parse_broker_url(mosquitto.url), private_key=generate_key(),
+                          hub_keys=(hub_key.public_key(),), kiosk_port=port)
+        with pytest.raises(EdgeError, match=r"kiosk\.port"):
+            station.start()
