@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import psycopg
 
 from hub.db.versions import AggKey
@@ -21,18 +22,17 @@ def apply_deltas(conn: Conn, deltas: Mapping[AggKey, int]) -> None:
     """Add count changes to their cells (sorted: concurrent writers lock cells in the same order)."""
     if not deltas:
         return
-    items = sorted(deltas.items())
-    cols: list[list[Any]] = [[] for _ in range(8)]
-    for key, n in items:
-        for col, value in zip(cols, (*key, n), strict=True):
-            col.append(value)
+    cells = [
+        {"b": k[0], "p": k[1], "m": k[2], "v": k[3], "k": k[4], "d": k[5], "s": k[6], "n": n}
+        for k, n in sorted(deltas.items())
+    ]
     conn.execute(
         "INSERT INTO hourly_aggregates (bucket, prefecture_code, municipality_code, venue_id, maker, dose, status,"
-        " count) SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[],"
-        " %s::smallint[], %s::text[], %s::bigint[])"
+        " count) SELECT b, p, m, v, k, d, s, n FROM json_to_recordset(%s::json)"
+        " AS x(b timestamptz, p text, m text, v text, k text, d smallint, s text, n bigint)"
         " ON CONFLICT (bucket, municipality_code, venue_id, maker, dose, status)"
         " DO UPDATE SET count = hourly_aggregates.count + excluded.count",
-        cols,
+        (msgspec.json.encode(cells).decode(),),
     )
 
 

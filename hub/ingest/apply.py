@@ -1,6 +1,6 @@
 """Apply a group of verified batches in one database transaction and compute each batch's ack.
 
-Within the transaction: void checks, the dedup claim of every record_id, per-key locks, the current
+Within the transaction: void checks, the dedup claim of every record_id, municipality locks, the current
 state before and after, history inserts, current-state writes, aggregate deltas, warnings, each
 station's last batch seq. The acks returned must only be published after this function returned (the
 commit happened): a station deletes what an ack lists.
@@ -35,15 +35,22 @@ def apply_group(
     conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_interval_days: Mapping[str, int]
 ) -> GroupResult:
     """Apply `batches` in one transaction on `conn` (a vrs_ingest connection) and commit."""
-    with scoped(conn, Scope.ingest()):
-        return _apply(conn, batches, min_interval_days)
+    with conn.pipeline(), scoped(conn, Scope.ingest()):
+        return apply_in_transaction(conn, batches, min_interval_days)
 
 
 def _key(r: Record) -> Key:
     return (r.municipality_code, r.voucher_no, r.dose)
 
 
-def _apply(conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_days: Mapping[str, int]) -> GroupResult:
+def apply_in_transaction(
+    conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_days: Mapping[str, int]
+) -> GroupResult:
+    """The work of apply_group inside a transaction the caller opened in the ingest scope.
+
+    Statements are issued in a few phases whose results are read together, so in pipeline mode a group
+    costs about four round trips to the server whatever its size.
+    """
     # One record may come in several batches of the group (a resend): the first occurrence counts.
     first: dict[str, tuple[Record, CheckedBatch]] = {}
     for batch in batches:
@@ -56,7 +63,7 @@ def _apply(conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_d
     voids = [r for r in records if r.op == "void"]
     known = vaccinations.registered_keys(
         conn, [r.voids_record_id for r in voids if r.voids_record_id and r.voids_record_id not in group_registers]
-    )
+    )()
     bad: dict[str, str] = {}
     for void in voids:
         target = void.voids_record_id or ""
@@ -64,28 +71,36 @@ def _apply(conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_d
         if target_key is not None and target_key != _key(void):
             bad[void.record_id] = INVALID_FIELD
 
+    # Claim the ids, then hold the municipalities touched: a concurrent worker changing the same
+    # vouchers waits here until this transaction ends, so "before" below is still true at commit.
     claimable = [r for r in records if r.record_id not in bad]
-    new_ids = vaccinations.claim_record_ids(conn, ((r.record_id, r.municipality_code, r.op) for r in claimable))
+    claimed = vaccinations.claim_record_ids(conn, ((r.record_id, r.municipality_code, r.op) for r in claimable))
+    vaccinations.lock_municipalities(conn, (r.municipality_code for r in claimable))
+    new_ids = claimed()
     new = [r for r in claimable if r.record_id in new_ids]
     device_of = {rid: batch.device_id for rid, (_, batch) in first.items()}
     new_registers = [version_of(r, device_of[r.record_id]) for r in new if r.op == "register"]
     new_voids = [r for r in new if r.op == "void"]
 
     keys = {v.key for v in new_registers} | {_key(r) for r in new_voids}
-    vaccinations.lock_keys(conn, keys)
-    current = {v.key: v for v in vaccinations.current_for_vouchers(conn, {(k[0], k[1]) for k in keys})}
+    vouchers = {(k[0], k[1]) for k in keys}
+    current_later = vaccinations.current_for_vouchers(conn, vouchers)
+    voided_later = vaccinations.voided_among(conn, [v.record_id for v in new_registers])
+    residents_later = vaccinations.residents_for_vouchers(conn, vouchers)
+    uploaded_later = vaccinations.municipalities_with_residents(conn, {v.municipality_code for v in new_registers})
+    current = {v.key: v for v in current_later()}
+    voided = {r.voids_record_id for r in new_voids if r.voids_record_id} | voided_later()
+    residents = residents_later()
+    with_residents = uploaded_later()
     before: dict[Key, Version | None] = {k: current.get(k) for k in keys}
 
-    voided = {r.voids_record_id for r in new_voids if r.voids_record_id}
-    voided |= vaccinations.voided_among(conn, [v.record_id for v in new_registers])
     # Only when a void removes the current version must the previous one be found in the history.
     restore = {k for k, v in before.items() if v is not None and v.record_id in voided}
     history: dict[Key, list[Version]] = defaultdict(list)
-    if restore:
-        old = vaccinations.registrations_for_keys(conn, restore)
-        voided |= vaccinations.voided_among(conn, [v.record_id for v in old])
-        for v in old:
-            history[v.key].append(v)
+    for v, is_voided in vaccinations.registrations_for_keys(conn, restore)():
+        history[v.key].append(v)
+        if is_voided:
+            voided.add(v.record_id)
     registers_by_key: dict[Key, list[Version]] = defaultdict(list)
     for v in new_registers:
         registers_by_key[v.key].append(v)
@@ -94,10 +109,6 @@ def _apply(conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_d
         base = history[k] if k in restore else [before[k]]
         after[k] = latest([*base, *registers_by_key[k]], voided)
 
-    vouchers = {(v.municipality_code, v.voucher_no) for v in new_registers}
-    vouchers |= {(v.municipality_code, v.voucher_no) for v in after.values() if v is not None}
-    residents = vaccinations.residents_for_vouchers(conn, vouchers)
-    with_residents = vaccinations.municipalities_with_residents(conn, {v.municipality_code for v in new_registers})
     state: dict[Key, Version | None] = {**current, **after}
     warnings: dict[str, list[RecordWarning]] = {}
     for v in new_registers:
@@ -107,12 +118,14 @@ def _apply(conn: psycopg.Connection[Any], batches: Sequence[CheckedBatch], min_d
         if found:
             warnings[v.record_id] = found
 
-    vaccinations.insert_history(conn, [(r, device_of[r.record_id], first[r.record_id][1].batch_seq) for r in new])
-    upserts: list[tuple[Version, str | None]] = []
+    vaccinations.insert_history(conn, [
+        vaccinations.history_row(r, device_of[r.record_id], first[r.record_id][1].batch_seq) for r in new])
+    upserts: list[vaccinations.CurrentRow] = []
     for k, now in after.items():
         if now is not None and now != before[k]:
             match = residents.get((now.municipality_code, now.voucher_no))
-            upserts.append((now, match.atena_no if match else None))
+            upserts.append(vaccinations.CurrentRow(**msgspec.structs.asdict(now),
+                                                   atena_no=match.atena_no if match else None))
     deletes = [k for k, now in after.items() if now is None and before[k] is not None]
     vaccinations.write_current(conn, upserts, deletes)
     aggregates.apply_deltas(conn, aggregate_deltas(before, after))

@@ -32,7 +32,7 @@ from hub.db import devices
 from hub.db.connect import connect
 from hub.db.scoped import Scope, scoped
 from hub.errors import BatchRefused
-from hub.ingest.apply import GroupResult, apply_group
+from hub.ingest.apply import GroupResult, apply_in_transaction
 from hub.ingest.backoff import Backoff
 from hub.ingest.verify import CheckedBatch, KeyCache, check_batch, signer_of
 from hub.keys import load_hub_key
@@ -242,16 +242,20 @@ class IngestWorker:
         Outcome = tuple[list[tuple[Incoming, CheckedBatch]], list[tuple[Incoming, BatchRefused]], GroupResult]
 
         def work(conn: psycopg.Connection[Any]) -> Outcome:
-            with scoped(conn, Scope.ingest()):
+            # One transaction from the key lookup to the commit: a station revoked meanwhile is seen.
+            with conn.pipeline(), scoped(conn, Scope.ingest()):
                 keys = devices.device_keys(conn, signers.values())
-            checked: list[tuple[Incoming, CheckedBatch]] = []
-            refused: list[tuple[Incoming, BatchRefused]] = []
-            for i in signers:
-                try:
-                    checked.append((group[i], check_batch(group[i].topic, group[i].payload, keys, self._keys, today)))
-                except BatchRefused as exc:
-                    refused.append((group[i], exc))
-            return checked, refused, apply_group(conn, [b for _, b in checked], self.config.min_interval_days)
+                checked: list[tuple[Incoming, CheckedBatch]] = []
+                refused: list[tuple[Incoming, BatchRefused]] = []
+                for i in signers:
+                    try:
+                        batch = check_batch(group[i].topic, group[i].payload, keys, self._keys, today)
+                    except BatchRefused as exc:
+                        refused.append((group[i], exc))
+                    else:
+                        checked.append((group[i], batch))
+                result = apply_in_transaction(conn, [b for _, b in checked], self.config.min_interval_days)
+            return checked, refused, result
 
         checked, refused, result = self._with_db(work)
         for msg, refusal in refused:

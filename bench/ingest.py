@@ -1,0 +1,303 @@
+"""Ingest benchmark: simulated stations publish signed batches through Mosquitto to `vrs-hub ingest`
+on PostgreSQL, all on this machine; prints one JSON line. Run from the repository root:
+
+    .venv/bin/python bench/ingest.py [--records 100000] [--live-records 20000] [--stations 20]
+
+Modes, each against a freshly migrated database and fresh ingest process(es):
+- drain: every station publishes its backlog at once in full batches of 200 records;
+- live: one record per batch, each station keeping `--window` batches unanswered at most (closed loop);
+- drain2: the drain with two ingest workers sharing the subscription (`split`: records each one stored).
+records_per_s counts records committed and acked (first publish to last ack); latency is publish to
+ack per batch (every ack verified in the drain modes, one in 20 in live mode, where checking them
+all would take a third of the CPU the hub needs); lost = sent but not stored, duplicated = stored
+rows beyond distinct record ids.
+copy_records_per_s is COPY of the same rows into a table with the history's indexes (the physical
+limit); ratio = records_per_s / copy_records_per_s. Stations sign before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub.db.connect import connect
+from hub.db.migrate import migrate
+from hub.keys import ensure_hub_key, ensure_secret, load_hub_key
+from protocol.records import JST, Record, decode_ack, encode_batch
+from protocol.signing import sign_batch, verify_ack
+from tests.fixtures_mosquitto import Broker
+from tests.fixtures_postgres import PgCluster
+from tests.hub.stations import MUNI_A, MUNI_B, MUNI_C, Station
+
+BIN = Path(sys.executable).parent
+MUNIS = (MUNI_A, MUNI_B, MUNI_C)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+class Sim:
+    """The stations of one run: pre-signed batches, one MQTT client each, acks timed and checked."""
+
+    def __init__(self, broker: Broker, stations: list[Station], batches: dict[str, list[tuple[int, bytes, int]]],
+                 hub_key: Any, window: int | None):
+        self.batches = batches
+        self.window = window
+        self.received = 0
+        self.verify_every = 1 if window is None else 20
+        self.hub_key = hub_key
+        self.sent_at: dict[tuple[str, int], float] = {}
+        self.acked_at: dict[tuple[str, int], float] = {}
+        self.accepted = 0
+        self.rejected = 0
+        self.bad = 0
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.total = sum(len(b) for b in batches.values())
+        self.clients: dict[str, mqtt.Client] = {}
+        self.slots: dict[str, threading.Semaphore] = {}
+        for st in stations:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{st.device_id}", protocol=mqtt.MQTTv5)
+            c.max_inflight_messages_set(1000)
+            ready = threading.Event()
+            c.on_subscribe = lambda *_a, ready=ready: ready.set()
+            c.on_message = self._on_ack
+            c.connect(broker.host, broker.port, keepalive=60)
+            c.subscribe(f"vrs/v1/devices/{st.device_id}/acks", qos=1)
+            c.loop_start()
+            ready.wait(10)
+            self.clients[st.device_id] = c
+            self.slots[st.device_id] = threading.Semaphore(window or 10**9)
+
+    def _on_ack(self, _c: Any, _u: Any, msg: Any) -> None:
+        now = time.perf_counter()
+        device = msg.topic.split("/")[3]
+        self.received += 1
+        try:
+            token = msg.payload.decode()
+            if self.received % self.verify_every == 0:
+                ack = verify_ack(token, [self.hub_key])
+            else:  # verifying costs as much as the hub's own check: on a shared 2-core box, sample it
+                ack = decode_ack(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        except Exception:  # a bad ack is counted, never fatal to the benchmark
+            self.bad += 1
+            return
+        with self.lock:
+            key = (device, ack.batch_seq)
+            if key in self.acked_at:
+                return
+            self.acked_at[key] = now
+            self.accepted += len(ack.accepted)
+            self.rejected += len(ack.rejected)
+            if len(self.acked_at) == self.total:
+                self.done.set()
+        self.slots[device].release()
+
+    def run(self, timeout: float) -> float:
+        """Publish everything (each station in its own thread); seconds from first publish to last ack."""
+        start = time.perf_counter()
+
+        def publish(device: str) -> None:
+            client, slot = self.clients[device], self.slots[device]
+            for seq, token, _n in self.batches[device]:
+                slot.acquire()
+                with self.lock:
+                    self.sent_at[(device, seq)] = time.perf_counter()
+                client.publish(f"vrs/v1/devices/{device}/records", token, qos=1)
+
+        threads = [threading.Thread(target=publish, args=(d,), daemon=True) for d in self.batches]
+        for t in threads:
+            t.start()
+        self.done.wait(timeout)
+        end = max(self.acked_at.values(), default=time.perf_counter())
+        return end - start
+
+    def latencies_ms(self) -> list[float]:
+        return [(self.acked_at[k] - self.sent_at[k]) * 1000 for k in self.acked_at if k in self.sent_at]
+
+    def close(self) -> None:
+        for c in self.clients.values():
+            c.loop_stop()
+            c.disconnect()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_batches(stations: list[Station], records: int, per_batch: int) -> dict[str, list[tuple[int, bytes, int]]]:
+    """Pre-signed batches spread over the stations, vouchers of three municipalities."""
+    out: dict[str, list[tuple[int, bytes, int]]] = {s.device_id: [] for s in stations}
+    now = datetime.datetime.now(JST)
+    per_station = records // len(stations)
+    for si, st in enumerate(stations):
+        made = 0
+        while made < per_station:
+            n = min(per_batch, per_station - made)
+            recs: list[Record] = [
+                st.record(f"{si:03d}{made + i:07d}", municipality_code=MUNIS[(made + i) % 3], scanned_at=now)
+                for i in range(n)]
+            seq = st.next_seq()
+            payload = encode_batch(device_id=st.device_id, batch_seq=seq, sent_at=now, records=recs)
+            out[st.device_id].append((seq, sign_batch(payload, st.key, st.device_id).encode(), n))
+            made += n
+    return out
+
+
+def copy_rate(dsn: str, rows: int) -> float:
+    """Records per second of COPY into a table shaped and indexed like the history."""
+    now = datetime.datetime.now(JST)
+    buf = io.StringIO()
+    for i in range(rows):
+        rid = f"00000000-0000-7000-8000-{i:012d}"
+        buf.write(f"{MUNIS[i % 3]}\t{rid}\tregister\t{i:010d}\t1\t1\tvaccinated\t{now.date()}\tv-1\tpfizer\tFA1234"
+                  f"\t山田 太郎\tqr\t1\t{now.isoformat()}\t\\N\tst-1\t1\n")
+    data = buf.getvalue().encode()
+    cols = ("municipality_code, record_id, op, voucher_no, dose, ticket_kind, status, administered_on, venue_id,"
+            " maker, lot, doctor, read_source, read_frames, scanned_at, voids_record_id, device_id, batch_seq")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_copy (LIKE vaccination_history INCLUDING ALL)")
+        start = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY bench_copy ({cols}) FROM STDIN") as copy:
+            for off in range(0, len(data), 1 << 20):
+                copy.write(data[off:off + (1 << 20)])
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE bench_copy")
+    return rows / elapsed
+
+
+def run_mode(cluster: PgCluster, broker: Broker, work: Path, name: str, *, records: int, per_batch: int,
+             stations_n: int, workers: int, window: int | None) -> dict[str, Any]:
+    dsn = cluster.create_database(f"bench_{name}")
+    key, secret = work / "hub.pem", work / "secret.hex"
+    ensure_hub_key(key)
+    ensure_secret(secret)
+    with connect(dsn, None) as conn:
+        migrate(conn)
+    stations = [Station(f"st-{name}-{i:03d}", f"v-{name}-{i:03d}", MUNIS[i % 3]) for i in range(stations_n)]
+    for st in stations:
+        st.enroll(dsn)
+    batches = make_batches(stations, records, per_batch)
+    env = {**os.environ, "VRS_DATABASE_URL": dsn, "VRS_MQTT_URL": broker.url, "VRS_HUB_KEY_FILE": str(key),
+           "VRS_SECRET_FILE": str(secret), "VRS_LOG_LEVEL": "INFO"}
+    logs = [work / f"{name}-ingest-{w}.log" for w in range(workers)]
+    procs = []
+    for w in range(workers):
+        with logs[w].open("wb") as err:
+            cmd = [str(BIN / "vrs-hub")]
+            if os.environ.get("BENCH_PROFILE"):  # profile the ingest: BENCH_PROFILE=/tmp/prefix
+                cmd = [sys.executable, "-m", "cProfile", "-o", f"{os.environ['BENCH_PROFILE']}-{name}-{w}.prof",
+                       "-m", "hub.cli"]
+            procs.append(subprocess.Popen([*cmd, "ingest", "--client-id", f"bench-ingest-{name}-{w}"],
+                                          env=env, stdout=subprocess.DEVNULL, stderr=err))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all("connected" in p.read_text() for p in logs):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    sim = Sim(broker, stations, batches, load_hub_key(key).public_key(), window)
+    own_cpu = time.process_time()
+    try:
+        elapsed = sim.run(timeout=600)
+    finally:
+        own_cpu = time.process_time() - own_cpu
+        ingest_cpu = [_cpu_seconds(p.pid) for p in procs]
+        sim.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    sent = sum(n for b in batches.values() for _, _, n in b)
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*), count(DISTINCT record_id) FROM vaccination_history").fetchone()
+        assert row is not None
+        stored, distinct = int(row[0]), int(row[1])
+    split = []
+    for log in logs:
+        m = re.search(r"(\d+) new records", log.read_text())
+        split.append(int(m.group(1)) if m else None)
+    lat = sim.latencies_ms()
+    result = {
+        "records": sent, "batches": sim.total, "records_per_batch": per_batch, "stations": stations_n,
+        "workers": workers, "seconds": round(elapsed, 2), "records_per_s": round(sim.accepted / elapsed),
+        "latency_ms_p50": round(pct(lat, 0.5), 1), "latency_ms_p99": round(pct(lat, 0.99), 1),
+        "acked_batches": len(sim.acked_at), "lost": sent - distinct, "duplicated": stored - distinct,
+        "rejected": sim.rejected, "bad_acks": sim.bad,
+    }
+    result["cpu_s"] = {"ingest": [round(c, 1) for c in ingest_cpu], "stations": round(own_cpu, 1)}
+    if window:
+        result["window"] = window
+    if workers > 1:
+        result["split"] = split
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=100_000, help="records in the drain modes")
+    ap.add_argument("--live-records", type=int, default=20_000, help="records (= batches) in the live mode")
+    ap.add_argument("--stations", type=int, default=20)
+    ap.add_argument("--window", type=int, default=25, help="live mode: unanswered batches per station")
+    ap.add_argument("--modes", default="drain,live,drain2")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="vrs-bench-"))
+    work.chmod(0o755)  # the server runs as the postgres user
+    (work / "mqtt").mkdir()
+    cluster = PgCluster(work / "pg")
+    broker = Broker(work / "mqtt")
+    try:
+        cluster.init()
+        cluster.start()
+        broker.start()
+        out: dict[str, Any] = {"bench": "ingest", "cpus": os.cpu_count(),
+                               "note": "machine shared with other work while measured: figures are inflated"}
+        modes = args.modes.split(",")
+        if "drain" in modes:
+            out["drain"] = run_mode(cluster, broker, work, "drain", records=args.records, per_batch=200,
+                                    stations_n=args.stations, workers=1, window=None)
+        if "live" in modes:
+            out["live"] = run_mode(cluster, broker, work, "live", records=args.live_records, per_batch=1,
+                                   stations_n=args.stations, workers=1, window=args.window)
+        if "drain2" in modes:
+            out["drain2"] = run_mode(cluster, broker, work, "drain2", records=args.records, per_batch=200,
+                                     stations_n=args.stations, workers=2, window=None)
+        copy_dsn = cluster.create_database("bench_copy")
+        with connect(copy_dsn, None) as conn:
+            migrate(conn)
+        out["copy_records_per_s"] = round(copy_rate(copy_dsn, args.records))
+        for m in ("drain", "live", "drain2"):
+            if m in out:
+                out[m]["ratio_to_copy"] = round(out[m]["records_per_s"] / out["copy_records_per_s"], 3)
+        print(json.dumps(out, ensure_ascii=False))
+    finally:
+        broker.kill()
+        cluster.stop("immediate")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
