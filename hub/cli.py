@@ -39,6 +39,7 @@ GROUPS: dict[str, str] = {
     "device": "Stations: enroll with their public key, revoke.",
     "keys": "The hub's own keys.",
     "audit": "The hash-chained audit log.",
+    "certificate": "Vaccination certificates (SMART Health Cards): issue, verify, issuer key, revoke.",
 }
 
 
@@ -291,6 +292,74 @@ def _audit_verify(args: argparse.Namespace, config: HubConfig) -> int:
     return audit_verify(config)
 
 
+def _args_certificate_issue(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--municipality", required=True, help="6-digit code of the resident's municipality")
+    p.add_argument("--atena", required=True, help="the resident's 宛名番号")
+    p.add_argument("--out", type=Path, default=Path("."), help="directory for the card files (default: .)")
+
+
+def _certificate_issue(args: argparse.Namespace, config: HubConfig) -> int:
+    """Issue a resident's vaccination certificate: .smart-health-card, QR as PNG and SVG, shc:/ text."""
+    from hub.certificates.commands import issue_to_files
+
+    for path in issue_to_files(config, args.municipality, args.atena, args.out):
+        print(path)
+    return 0
+
+
+def _args_certificate_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cards", nargs="+", help="a .smart-health-card/.json/.txt file, a QR image, or shc:/... text")
+    p.add_argument("--trust", action="append", default=[], metavar="ISSUER_URL=WELL_KNOWN_DIR",
+                   help="trust this issuer with the jwks.json and crl/ in DIR (repeatable; default: this hub)")
+    p.add_argument("--issuers", type=Path, help="trusted issuer list ({participating_issuers: [{iss, name}]})")
+
+
+def _certificate_verify(args: argparse.Namespace, config: HubConfig) -> int:
+    """Verify cards offline: signature, trusted issuer, revocation; print each holder's doses. Exit 1 if any fails."""
+    from hub.certificates.commands import trust_from, verify_inputs
+
+    return verify_inputs(args.cards, trust_from(config, args.trust, args.issuers))
+
+
+def _certificate_rotate_key(args: argparse.Namespace, config: HubConfig) -> int:
+    """Start signing certificates with a new issuer key; the old public key stays published."""
+    from hub.certificates.commands import hub_keys
+    from hub.certificates.issuer_keys import rotate
+
+    hub_keys(config, create=True)
+    print(f"new issuer key {rotate(config.require('certificate_key_dir'))}")
+    return 0
+
+
+def _certificate_jwks(args: argparse.Namespace, config: HubConfig) -> int:
+    """Print the issuer's public keys as the JWKS served at /.well-known/jwks.json."""
+    from hub.certificates.commands import hub_keys
+
+    print(msgspec.json.encode(hub_keys(config, create=True).jwks()).decode())
+    return 0
+
+
+def _args_certificate_revoke(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--municipality", required=True, help="6-digit code of the resident's municipality")
+    p.add_argument("--id", required=True, help="certificate id (printed in the audit log and the admin page)")
+    p.add_argument("--reason", required=True, help="why (lost, issued to the wrong person, ...)")
+
+
+def _certificate_revoke(args: argparse.Namespace, config: HubConfig) -> int:
+    """Revoke one issued certificate; verifiers refuse it once they have the new revocation list."""
+    import uuid
+
+    from hub.certificates.commands import revoke_one
+
+    try:
+        certificate_id = str(uuid.UUID(args.id))
+    except ValueError:
+        raise InputError(f"{args.id!r} is not a certificate id") from None
+    done = revoke_one(config, args.municipality, certificate_id, args.reason.strip())
+    print(f"certificate {certificate_id} " + ("revoked" if done else "not found or already revoked"))
+    return 0 if done else 1
+
+
 COMMANDS: list[Command] = [
     Command(("migrate",), _migrate),
     Command(("ingest",), _ingest, _args_ingest),
@@ -305,6 +374,11 @@ COMMANDS: list[Command] = [
     Command(("import-residents",), _import_residents, _args_import_residents),
     Command(("import-records",), _import_records, _args_import_records),
     Command(("audit", "verify"), _audit_verify),
+    Command(("certificate", "issue"), _certificate_issue, _args_certificate_issue),
+    Command(("certificate", "verify"), _certificate_verify, _args_certificate_verify),
+    Command(("certificate", "rotate-key"), _certificate_rotate_key),
+    Command(("certificate", "jwks"), _certificate_jwks),
+    Command(("certificate", "revoke"), _certificate_revoke, _args_certificate_revoke),
 ]
 
 

@@ -57,6 +57,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_workers: int = 1
     api_tls_cert: Path | None = None
     api_tls_key: Path | None = None
+    # Vaccination certificates (SMART Health Cards): the issuer URL every card names as `iss` (the hub serves
+    # its public keys under it, at /.well-known/jwks.json) and the directory of the ES256 issuer keys.
+    certificate_issuer: str | None = None
+    certificate_key_dir: Path | None = None
 
     def require(self, name: str) -> Any:
         """The value of a setting a command cannot run without, or a ConfigError saying how to set it."""
@@ -170,5 +174,9 @@ def _check(config: HubConfig) -> None:
         raise ConfigError("VRS_API_TLS_CERT and VRS_API_TLS_KEY must be given together")
     if not 0 < config.api_port < 65536:
         raise ConfigError(f"VRS_API_PORT must be a TCP port (1-65535), not {config.api_port}")
+    if config.certificate_issuer is not None:
+        parts = urllib.parse.urlsplit(config.certificate_issuer)
+        if parts.scheme != "https" or not parts.netloc or config.certificate_issuer.endswith("/"):
+            raise ConfigError("VRS_CERTIFICATE_ISSUER must be an https:// URL without a trailing '/'")
     if config.ingest_group_batches < 1:
         raise ConfigError("VRS_INGEST_GROUP_BATCHES must be at least 1")

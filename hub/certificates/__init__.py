@@ -1,7 +1,8 @@
 """Vaccination certificates as SMART Health Cards: FHIR bundles signed with the hub's ES256 issuer key,
 numeric `shc:/` QR codes, the published keys and revocation lists, and offline verification.
 
-Pure core: nothing here touches the database or the network; hub.db.certificates and the CLI/API do.
+Pure core, except issuance.py: the thin shell that reads a resident's records, signs, and records the card
+through hub.db.certificates. The CLI and hub.api.controllers.certificates call it.
 
 Exceptions (hub.certificates.errors)::
 
