@@ -18,6 +18,9 @@ import pytest
 from jwcrypto import jwk, jws
 
 from hub.config import HubConfig, load_config
+from hub.db import aggregates
+from hub.db.connect import connect
+from hub.db.scoped import Scope, scoped
 from hub.ingest.backoff import Backoff
 from hub.ingest.worker import IngestWorker
 from protocol.records import MAX_TOKEN_BYTES
@@ -277,3 +280,50 @@ def test_ingest_process_killed_mid_stream_then_restarted(
     text = log.read_text()
     assert "Traceback" not in text, text
     assert "stopped after" in text  # the restarted process shut down cleanly on SIGTERM
+
+
+def test_a_full_batch_with_one_invalid_record_through_the_broker(
+    hub_db: str, worker: IngestWorker, station: StationClient
+) -> None:
+    import msgspec
+
+    st = station.station
+    records = [msgspec.json.encode(st.record()) for _ in range(200)]
+    broken = msgspec.json.decode(records[123])
+    broken["voucher_no"] = "12345"  # not 10 digits
+    records[123] = msgspec.json.encode(broken)
+    ack = station.wait_ack(station.send(records))
+    assert ack is not None and len(ack.accepted) == 199
+    assert [(r.record_id, r.reason) for r in ack.rejected] == [(broken["record_id"], "invalid_field")]
+    assert counts(hub_db) == (199, 199, 199)
+
+
+@pytest.mark.fault
+def test_two_workers_sharing_the_subscription_store_each_record_once(
+    hub_db: str, env: dict[str, str], station: StationClient
+) -> None:
+    workers = [IngestWorker(load_config({**env, "VRS_INGEST_CLIENT_ID": f"{env['VRS_INGEST_CLIENT_ID']}-{i}"}))
+               for i in range(2)]
+    threads = [threading.Thread(target=w.run, daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        assert all(w.connected.wait(10) for w in workers)
+        time.sleep(0.3)
+        st = station.station
+        for _ in range(30):
+            recs = [st.record(f"{n % 7:010d}", dose=1 + n % 3) for n in range(5)]  # overwrites across batches
+            seq = station.send(recs)
+            station.client.publish(st.topic, station.outbox[seq], qos=1)  # an immediate resend: both get it
+        assert station.drain(60)
+        assert sum(w.counters.records_new for w in workers) == 150
+        assert all(w.counters.batches > 0 for w in workers)  # the shared subscription split the load
+    finally:
+        for w in workers:
+            w.stop.set()
+        for t in threads:
+            t.join(10)
+    history, distinct, _ = counts(hub_db)
+    assert history == distinct == 150
+    with connect(hub_db, "vrs_ingest") as conn, scoped(conn, Scope.ingest()):
+        assert aggregates.stored(conn) == aggregates.recounted(conn)
