@@ -23,7 +23,8 @@ from protocol.topics import INGEST_SUBSCRIPTION, acks_topic, parse_topic
 
 
 class HubDouble:
-    def __init__(self, broker_url: str, station_keys: dict[str, Ed25519PublicKey], hub_key: Ed25519PrivateKey):
+    def __init__(self, broker_url: str, station_keys: dict[str, Ed25519PublicKey], hub_key: Ed25519PrivateKey,
+                 ca_file: str | None = None):
         parts = urllib.parse.urlsplit(broker_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
         self.station_keys = station_keys
@@ -41,6 +42,8 @@ class HubDouble:
         self.warn: dict[str, tuple[str, str]] = {}  # record_id or voucher_no -> (code, detail)
         self.on_batch: Callable[[Batch], None] | None = None
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hub-double", protocol=mqtt.MQTTv5)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=ca_file)
         self.client.reconnect_delay_set(0.05, 0.5)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
