@@ -200,7 +200,7 @@ class Board:
             self._show_held(outcome)
 
     def _show_held(self, held: Held) -> None:
-        dose = held.voucher.dose if held.voucher.dose else (held.existing.dose if held.existing else 0)
+        dose = held.voucher.dose or held.dose or (held.existing.dose if held.existing else 0)
         scan = _scan_view(held.voucher, dose, self.desk.preset.status, held.source)
         if held.code == "duplicate_today":
             at = held.existing.scanned_at.astimezone(JST).strftime("%H:%M") if held.existing else ""

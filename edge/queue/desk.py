@@ -35,6 +35,8 @@ class Held(msgspec.Struct, frozen=True, kw_only=True):
     seen_at: datetime.datetime
     existing: JournalEntry | None = None
     """For duplicate_today: the record already standing for this voucher and dose."""
+    dose: int | None = None
+    """The dose staff chose, when the voucher states none (kept when that choice turned out a duplicate)."""
 
 
 class Committed(msgspec.Struct, frozen=True):
@@ -92,14 +94,26 @@ class Desk:
             self.held = None
             return self._commit(build_record(voucher, preset, source=source, frames=frames, scanned_at=now))
 
-    def confirm(self, hold_id: str, dose: int | None = None) -> Committed:
-        """Staff confirm the held voucher (choosing the dose when it was unknown): commit its record."""
+    def confirm(self, hold_id: str, dose: int | None = None) -> ScanOutcome:
+        """Staff confirm the held voucher (choosing the dose when it was unknown): commit its record.
+
+        A dose chosen for a voucher that does not state one is checked like a scan: if that voucher and dose
+        were already registered here today, the scan is held again as a duplicate.
+        """
+        now = self._clock()
         with self._lock:
             held = self.held
             if held is None or held.hold_id != hold_id:
                 raise ScanRefused("hold_gone", "that scan is no longer waiting (another voucher was read)")
+            chosen = dose_for(held.voucher, self._preset, dose if dose is not None else held.dose)
+            if held.code == "dose_unknown":
+                existing = self.outbox.registered_today(held.voucher.municipality_code, held.voucher.voucher_no,
+                                                        chosen, japan_today(now))
+                if existing is not None:
+                    return self._hold("duplicate_today", held.voucher, held.source, held.frames, now, existing,
+                                      dose=chosen)
             record = build_record(held.voucher, self._preset, source=held.source, frames=held.frames,
-                                  scanned_at=self._clock(), dose=dose)
+                                  scanned_at=now, dose=chosen)
             self.held = None
             return self._commit(record)
 
@@ -121,9 +135,9 @@ class Desk:
             return self._commit(build_void(original, scanned_at=now))
 
     def _hold(self, code: HoldCode, voucher: Voucher, source: ReadSource, frames: int,
-              now: datetime.datetime, existing: JournalEntry | None) -> Held:
+              now: datetime.datetime, existing: JournalEntry | None, dose: int | None = None) -> Held:
         self.held = Held(hold_id=secrets.token_hex(8), code=code, voucher=voucher, source=source,
-                         frames=frames, seen_at=now, existing=existing)
+                         frames=frames, seen_at=now, existing=existing, dose=dose)
         return self.held
 
     def _commit(self, record: Record) -> Committed:

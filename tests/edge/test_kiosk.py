@@ -139,6 +139,18 @@ def test_a_voucher_without_a_dose_asks_for_it(running: Running) -> None:
     assert (stored.dose, stored.read.source, stored.ticket_kind) == (3, "nw7", None)
 
 
+def test_a_chosen_dose_already_registered_today_is_held_as_a_duplicate(running: Running) -> None:
+    running.station.accept(nw7(78), source="nw7", frames=2)
+    running.post("/api/hold/confirm", {"hold_id": running.state()["hold"]["hold_id"], "dose": 1})
+    running.station.accept(nw7(78), source="nw7", frames=2)
+    again = running.post("/api/hold/confirm", {"hold_id": running.state()["hold"]["hold_id"], "dose": 1}).json()
+    assert again["screen"] == "attention" and again["hold"]["code"] == "duplicate_today"
+    assert again["count_total"] == 1 and again["scan"]["dose"] == 1
+    # Staff insist: the second record keeps the dose they chose.
+    done = running.post("/api/hold/confirm", {"hold_id": again["hold"]["hold_id"]}).json()
+    assert done["screen"] == "ok" and done["count_total"] == 2 and done["scan"]["dose"] == 1
+
+
 def test_undo_sends_a_void_for_the_record(running: Running) -> None:
     running.station.accept(voucher(9), source="qr", frames=1)
     [entry] = running.state()["recent"]
