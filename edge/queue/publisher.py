@@ -207,6 +207,11 @@ class Publisher:
                 log.error("outbox unavailable, retrying: %s", exc)
                 self._window.go_back()
                 self._stopping.wait(1.0)
+            except Exception as exc:  # a bug must not silently stop the drain: log it loudly and carry on
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                log.exception("publisher step failed, retrying")
+                self._window.go_back()
+                self._stopping.wait(1.0)
         self._say_goodbye()
 
     def _step(self) -> None:
