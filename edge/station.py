@@ -281,7 +281,14 @@ class Station:
                 ahead = (frame.t - first_t) - (time.monotonic() - started)
                 if ahead > 0 and self._stopping.wait(ahead):
                     break
-                decision = pipeline.feed(frame)
+                try:
+                    decision = pipeline.feed(frame)
+                except CaptureError:
+                    raise
+                except Exception as exc:  # one undecodable frame must not stop the camera for the day
+                    log.exception("frame %s could not be decoded", frame.name)
+                    self.board.show_error(exc)
+                    continue
                 if decision.accepted and decision.voucher is not None and decision.source is not None:
                     self.accept(decision.voucher, source=decision.source, frames=decision.frames)
                 elif decision.outcome in ("conflict", "invalid"):
