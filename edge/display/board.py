@@ -21,7 +21,7 @@ from edge.queue.desk import Committed, Desk, Held, ScanOutcome, undoable
 from edge.queue.outbox import JournalEntry, Outbox, OutboxError
 from edge.queue.publisher import AckIgnored, Answered, ConnectionChanged, PublisherEvent
 from edge.queue.records import PresetError, ScanRefused
-from protocol import ProtocolError, Voucher, VoucherError
+from protocol import ProtocolError, VoucherError
 from protocol.municipalities import lookup
 from protocol.records import JST, MAKER_LABELS, STATUS_LABELS, japan_today
 
@@ -132,15 +132,16 @@ def municipality_name(code: str) -> str:
     return f"{found.prefecture} {found.name}" if found is not None else code
 
 
-def _scan_view(voucher: Voucher, dose: int, status: str, source: str) -> ScanView:
+def _scan_view(municipality_code: str, voucher_no: str, dose: int, status: str, source: str,
+               from_preset: bool) -> ScanView:
     return ScanView(
-        municipality_code=voucher.municipality_code,
-        municipality_name=municipality_name(voucher.municipality_code),
-        voucher_no=voucher.voucher_no,
+        municipality_code=municipality_code,
+        municipality_name=municipality_name(municipality_code),
+        voucher_no=voucher_no,
         dose=dose,
         status_label=STATUS_LABELS.get(status, status),  # type: ignore[call-overload]  # status is a Status
         source_label=SOURCE_LABELS.get(source, source),
-        municipality_from_preset=voucher.source_municipality_preset,
+        municipality_from_preset=from_preset,
     )
 
 
@@ -184,16 +185,15 @@ class Board:
         """After the desk acted on a voucher: OK (the record is committed) or a held scan to decide."""
         if isinstance(outcome, Committed):
             r = outcome.record
-            voucher = Voucher(municipality_code=r.municipality_code, voucher_no=r.voucher_no, dose=r.dose,
-                              ticket_kind=r.ticket_kind, source_municipality_preset=False)
             if r.op == "void":
                 self._set("ok", "取り消しました", f"券番号 {r.voucher_no} {r.dose}回目 の登録を取り消しました",
                           None, "success", OK_SECONDS)
                 return
-            scan = msgspec.structs.replace(_scan_view(voucher, r.dose, r.status, r.read.source),
-                                           municipality_from_preset=r.read.source == "nw7")
+            # An NW-7 barcode carries no municipality: it came from the station's preset, and staff must know.
+            from_preset = r.read.source == "nw7"
+            scan = _scan_view(r.municipality_code, r.voucher_no, r.dose, r.status, r.read.source, from_preset)
             note = "自治体は会場の設定です（券のバーコードに自治体はありません）。違う場合は取り消してください" if (
-                scan.municipality_from_preset) else ""
+                from_preset) else ""
             # The scan block shows municipality, number and dose in large type; the message adds only the note.
             self._set("ok", "OK 登録しました", note, scan, "success", OK_SECONDS)
         else:
@@ -201,7 +201,9 @@ class Board:
 
     def _show_held(self, held: Held) -> None:
         dose = held.voucher.dose or held.dose or (held.existing.dose if held.existing else 0)
-        scan = _scan_view(held.voucher, dose, self.desk.preset.status, held.source)
+        v = held.voucher
+        scan = _scan_view(v.municipality_code, v.voucher_no, dose, self.desk.preset.status, held.source,
+                          v.source_municipality_preset)
         if held.code == "duplicate_today":
             at = held.existing.scanned_at.astimezone(JST).strftime("%H:%M") if held.existing else ""
             title, message = ("確認してください",
