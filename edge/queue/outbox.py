@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS journal (
     dose INTEGER NOT NULL,
     status TEXT NOT NULL,
     day TEXT NOT NULL,              -- Japan day of scanned_at: the station's "today" for counts
-    scanned_at TEXT NOT NULL,
+    scanned_at TEXT NOT NULL,       -- in Japan time, so that the text sorts as the time does
     voids_record_id TEXT,
     body BLOB NOT NULL,             -- the wire JSON, resent byte for byte
     state TEXT NOT NULL DEFAULT 'pending',
@@ -179,7 +179,7 @@ class Outbox:
                     [
                         record.record_id, record.op, record.municipality_code, record.voucher_no,
                         record.dose, record.status, record.scanned_at.astimezone(JST).date().isoformat(),
-                        record.scanned_at.isoformat(), record.voids_record_id, encode_record(record),
+                        record.scanned_at.astimezone(JST).isoformat(), record.voids_record_id, encode_record(record),
                     ],
                 )
                 if record.voids_record_id is not None:

@@ -308,3 +308,11 @@ def test_a_full_disk_is_an_outbox_error_and_nothing_half_written(outbox: Outbox)
     with pytest.raises(OutboxError, match="full"):
         outbox.append_many([record(i) for i in range(2, 200)])
     assert outbox.depth() == 1 and len(outbox.recent(500)) == 1
+
+
+def test_order_follows_the_instant_whatever_offset_a_record_carries(outbox: Outbox) -> None:
+    jst_first = record(1, at=datetime.datetime(2021, 6, 1, 9, 0, tzinfo=JST))
+    utc_later = record(2, at=datetime.datetime(2021, 6, 1, 0, 30, tzinfo=datetime.UTC))  # 09:30 in Japan
+    outbox.append_many([utc_later, jst_first])
+    assert [e.voucher_no for e in outbox.recent()] == ["0000000002", "0000000001"]
+    assert outbox.last_scan_at() == utc_later.scanned_at
