@@ -49,6 +49,7 @@ from tests.fixtures_postgres import PgCluster
 from tests.hub.stations import MUNI_A, MUNI_B, MUNI_C, Station
 
 BIN = Path(sys.executable).parent
+GROUP_BATCHES = 256
 MUNIS = (MUNI_A, MUNI_B, MUNI_C)
 
 
@@ -192,7 +193,7 @@ def copy_rate(dsn: str, rows: int) -> float:
 
 
 def run_mode(cluster: PgCluster, broker: Broker, work: Path, name: str, *, records: int, per_batch: int,
-             stations_n: int, workers: int, window: int | None) -> dict[str, Any]:
+             stations_n: int, workers: int, window: int | None, group: int = GROUP_BATCHES) -> dict[str, Any]:
     dsn = cluster.create_database(f"bench_{name}")
     key, secret = work / "hub.pem", work / "secret.hex"
     ensure_hub_key(key)
@@ -204,7 +205,8 @@ def run_mode(cluster: PgCluster, broker: Broker, work: Path, name: str, *, recor
         st.enroll(dsn)
     batches = make_batches(stations, records, per_batch)
     env = {**os.environ, "VRS_DATABASE_URL": dsn, "VRS_MQTT_URL": broker.url, "VRS_HUB_KEY_FILE": str(key),
-           "VRS_SECRET_FILE": str(secret), "VRS_LOG_LEVEL": "INFO"}
+           "VRS_SECRET_FILE": str(secret), "VRS_LOG_LEVEL": "INFO",
+           "VRS_INGEST_GROUP_BATCHES": str(group)}
     logs = [work / f"{name}-ingest-{w}.log" for w in range(workers)]
     procs = []
     for w in range(workers):
@@ -236,10 +238,13 @@ def run_mode(cluster: PgCluster, broker: Broker, work: Path, name: str, *, recor
         row = conn.execute("SELECT count(*), count(DISTINCT record_id) FROM vaccination_history").fetchone()
         assert row is not None
         stored, distinct = int(row[0]), int(row[1])
-    split = []
+    split, transactions = [], []
     for log in logs:
-        m = re.search(r"(\d+) new records", log.read_text())
+        text = log.read_text()
+        m = re.search(r"(\d+) new records", text)
         split.append(int(m.group(1)) if m else None)
+        t = re.search(r"in (\d+) transactions", text)
+        transactions.append(int(t.group(1)) if t else None)
     lat = sim.latencies_ms()
     result = {
         "records": sent, "batches": sim.total, "records_per_batch": per_batch, "stations": stations_n,
@@ -248,6 +253,7 @@ def run_mode(cluster: PgCluster, broker: Broker, work: Path, name: str, *, recor
         "acked_batches": len(sim.acked_at), "lost": sent - distinct, "duplicated": stored - distinct,
         "rejected": sim.rejected, "bad_acks": sim.bad,
     }
+    result["transactions"] = transactions
     result["cpu_s"] = {"ingest": [round(c, 1) for c in ingest_cpu], "stations": round(own_cpu, 1)}
     if window:
         result["window"] = window
@@ -263,6 +269,7 @@ def main() -> None:
     ap.add_argument("--stations", type=int, default=20)
     ap.add_argument("--window", type=int, default=25, help="live mode: unanswered batches per station")
     ap.add_argument("--modes", default="drain,live,drain2")
+    ap.add_argument("--group", type=int, default=GROUP_BATCHES, help="VRS_INGEST_GROUP_BATCHES of the ingest")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vrs-bench-"))
     work.chmod(0o755)  # the server runs as the postgres user
@@ -278,13 +285,13 @@ def main() -> None:
         modes = args.modes.split(",")
         if "drain" in modes:
             out["drain"] = run_mode(cluster, broker, work, "drain", records=args.records, per_batch=200,
-                                    stations_n=args.stations, workers=1, window=None)
+                                    stations_n=args.stations, workers=1, window=None, group=args.group)
         if "live" in modes:
             out["live"] = run_mode(cluster, broker, work, "live", records=args.live_records, per_batch=1,
-                                   stations_n=args.stations, workers=1, window=args.window)
+                                   stations_n=args.stations, workers=1, window=args.window, group=args.group)
         if "drain2" in modes:
             out["drain2"] = run_mode(cluster, broker, work, "drain2", records=args.records, per_batch=200,
-                                     stations_n=args.stations, workers=2, window=None)
+                                     stations_n=args.stations, workers=2, window=None, group=args.group)
         copy_dsn = cluster.create_database("bench_copy")
         with connect(copy_dsn, None) as conn:
             migrate(conn)

@@ -45,10 +45,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     secret_file: Path | None = None
     # Minimum days between dose n and dose n+1 per maker; closer gets a dose_interval_short warning.
     min_interval_days: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_MIN_INTERVAL_DAYS))
-    # MQTT client id of an ingest worker; stable across restarts so the broker keeps its session.
+    # MQTT client id of an ingest worker; give each worker its own (the broker drops one of two twins).
     ingest_client_id: str = "vrs-ingest"
     # How many queued batches one database transaction may take at most (throughput during a backlog).
-    ingest_group_batches: int = 64
+    ingest_group_batches: int = 256
     log_level: str = "INFO"
     # The admin API (`vrs-hub serve`): where it listens, how many worker processes, and TLS when both
     # certificate and key are given (session cookies then get the Secure flag).

@@ -46,6 +46,9 @@ log = logging.getLogger("hub.ingest")
 # Unacknowledged messages the broker may have in flight to this worker (MQTT 5 Receive Maximum).
 RECEIVE_MAXIMUM = 1000
 KEEPALIVE_SECONDS = 30
+# A group also stops growing at this many payload bytes (about 7,000 records): a transaction of a
+# backlog stays short enough to retry cheaply and to keep its JSON documents small.
+MAX_GROUP_BYTES = 4 * 1024 * 1024
 
 
 class Incoming(msgspec.Struct, frozen=True):
@@ -62,6 +65,7 @@ class Counters(msgspec.Struct):
     """What the worker did so far (logs, tests and the benchmark read it)."""
 
     batches: int = 0
+    transactions: int = 0
     records_new: int = 0
     records_duplicate: int = 0
     refused: int = 0
@@ -190,12 +194,13 @@ class IngestWorker:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
             return []
-        group = [first]
-        while len(group) < self.config.ingest_group_batches:
+        group, size = [first], len(first.payload)
+        while len(group) < self.config.ingest_group_batches and size < MAX_GROUP_BYTES:
             try:
                 group.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+            size += len(group[-1].payload)
         return group
 
     def process(self, group: list[Incoming]) -> None:
@@ -260,6 +265,7 @@ class IngestWorker:
         checked, refused, result = self._with_db(work)
         for msg, refusal in refused:
             self._refuse(msg, refusal)
+        self.counters.transactions += 1
         self.counters.batches += len(checked)
         self.counters.records_new += result.new_records
         self.counters.records_duplicate += result.duplicates
@@ -315,5 +321,6 @@ def run_forever(config: HubConfig, *, client_id: str | None = None) -> None:
     started = time.monotonic()
     worker.run()
     c = worker.counters
-    log.info("stopped after %.0f s: %d batches, %d new records, %d duplicates, %d refused, %d rejected",
-             time.monotonic() - started, c.batches, c.records_new, c.records_duplicate, c.refused, c.rejected)
+    log.info("stopped after %.0f s: %d batches in %d transactions, %d new records, %d duplicates, %d refused,"
+             " %d rejected", time.monotonic() - started, c.batches, c.transactions, c.records_new, c.records_duplicate,
+             c.refused, c.rejected)
