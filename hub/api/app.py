@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 from hub.api.context import ApiState, provide_caller, provide_db
 from hub.api.controllers.accounts import AccountPages, AccountsApi
 from hub.api.controllers.audit import AuditApi, AuditPages
+from hub.api.controllers.certificates import CertificatePages, CertificatesApi, WellKnown
 from hub.api.controllers.records import RecordPages, RecordsApi
 from hub.api.controllers.residents import ResidentPages, ResidentsApi
 from hub.api.controllers.venues import VenuesApi
@@ -140,6 +141,7 @@ def create_app(settings: ApiSettings) -> Litestar:
 
     return Litestar(
         route_handlers=[
+            CertificatePages, CertificatesApi, WellKnown,
             AccountPages, AccountsApi, ResidentPages, ResidentsApi, RecordPages, RecordsApi, AuditPages, AuditApi,
             VenuesApi,
             create_static_files_router(path="/static", directories=[HERE / "static"], name="static",

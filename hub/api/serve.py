@@ -19,6 +19,8 @@ def settings_from_config(config: HubConfig) -> ApiSettings:
         database_url=config.database_url_for("api"),
         secret=load_secret(config.require("secret_file")),
         secure_cookies=config.api_tls_cert is not None,
+        certificate_issuer=config.certificate_issuer,
+        certificate_key_dir=config.certificate_key_dir,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 
 
@@ -16,3 +18,5 @@ class ApiSettings(msgspec.Struct, frozen=True):
     pool_min_size: int = 2
     pool_max_size: int = 10
     max_upload_bytes: int = 1024 * 1024 * 1024
+    certificate_issuer: str | None = None  # `iss` of issued vaccination certificates
+    certificate_key_dir: Path | None = None  # their ES256 issuer keys (hub.certificates.issuer_keys)
