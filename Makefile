@@ -38,5 +38,9 @@ $(VENV)/.installed: pyproject.toml
 demo: system-packages venv
 	@echo "make demo is not built yet"; exit 1
 
+# Renders dashboards/*.dashboard.py and the provisioning files; the results are committed.
+dashboards: venv
+	$(BIN)/vrs-provision grafana --out provisioning/grafana --sources dashboards
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -53,10 +53,35 @@ def _add_systemd_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-port", type=int, default=8000, help="hub: the API's port (default 8000)")
 
 
+def _grafana(args: argparse.Namespace) -> list[str]:
+    from provisioning.grafana import GrafanaPlan, provision_grafana
+
+    plan = GrafanaPlan(out=args.out, sources=args.sources, dashboards_path=args.dashboards_path,
+                       db_host=args.db_host, db_name=args.db_name, db_user=args.db_user, sslmode=args.sslmode,
+                       timescaledb=args.timescaledb)
+    return provision_grafana(plan, dashboards_only=args.dashboards_only)
+
+
+def _add_grafana_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("provisioning/grafana"),
+                   help="Grafana provisioning folder to write (datasources/, dashboards/)")
+    p.add_argument("--sources", type=Path, default=Path("dashboards"),
+                   help="folder of *.dashboard.py files (default ./dashboards)")
+    p.add_argument("--dashboards-path", default="/etc/grafana/provisioning/dashboards",
+                   help="where Grafana will find the dashboard JSON files")
+    p.add_argument("--db-host", default="127.0.0.1:5432", help="the hub database as host:port")
+    p.add_argument("--db-name", default="vrs", help="the hub database's name")
+    p.add_argument("--db-user", default="vrs_grafana", help="a login role that is a member of vrs_reader")
+    p.add_argument("--sslmode", default="disable", help="disable, require, verify-ca or verify-full")
+    p.add_argument("--timescaledb", action="store_true", help="the database has the timescaledb extension")
+    p.add_argument("--dashboards-only", action="store_true", help="render the dashboards, nothing else")
+
+
 Step = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], list[str]]]
 IMPLEMENTED: dict[str, Step] = {
     "broker": (_add_broker_arguments, _broker),
     "systemd": (_add_systemd_arguments, _systemd),
+    "grafana": (_add_grafana_arguments, _grafana),
 }
 
 
