@@ -92,6 +92,9 @@ def test_uploaded_qr_image_and_file_verify_on_the_page(client: TestClient[Any], 
     bad = client.post("/verify", files={"file": ("card.png", b"not an image", "image/png")},
                       data={"_csrf": csrf_of(client.get("/verify").text)})
     assert bad.status_code == 422 and "not_an_image" in bad.text
+    empty = client.post("/verify", files={"file": ("", b"", "application/octet-stream")},
+                        data={"_csrf": csrf_of(client.get("/verify").text), "text": ""})
+    assert empty.status_code == 422 and "nothing_given" in empty.text
 
 
 def test_wellknown_keys_and_revocation_list_are_public_with_cors(client: TestClient[Any], vaccinated: None) -> None:

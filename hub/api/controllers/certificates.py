@@ -225,6 +225,8 @@ class CertificatePages(Controller):
                 found = await to_thread.run_sync(sources.from_bytes, Path(upload.filename).name, data)
             elif text:
                 found = [_text_source(text)]
+            else:
+                raise CardRejected("nothing_given", "choose a QR image or card file, or paste the QR code's text")
         except CardRejected as exc:
             problem = exc
         results: list[CardResult] = []
