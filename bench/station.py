@@ -141,6 +141,7 @@ def scan_to_beep(work: Path, broker: Broker, hub_key: Ed25519PrivateKey, voucher
         sequences.append((kind, frames))
     station.start()
     latencies: dict[str, list[float]] = {"qr": [], "ocr": []}
+    commits: list[float] = []  # the store-and-beep part alone: Station.accept (fsynced commit, board, wake)
     misses = 0
     try:
         for kind, frames in sequences:
@@ -148,8 +149,11 @@ def scan_to_beep(work: Path, broker: Broker, hub_key: Ed25519PrivateKey, voucher
                 started = time.perf_counter()
                 decision = pipeline.feed(frame)
                 if decision.accepted and decision.voucher is not None and decision.source is not None:
+                    decided = time.perf_counter()
                     station.accept(decision.voucher, source=decision.source, frames=decision.frames)
-                    latencies[kind].append((time.perf_counter() - started) * 1000)
+                    done = time.perf_counter()
+                    latencies[kind].append((done - started) * 1000)
+                    commits.append((done - decided) * 1000)
                     break
             else:
                 misses += 1
@@ -159,7 +163,8 @@ def scan_to_beep(work: Path, broker: Broker, hub_key: Ed25519PrivateKey, voucher
         acker.close()
     both = latencies["qr"] + latencies["ocr"]
     return {**summary(both), "qr": summary(latencies["qr"]) if latencies["qr"] else None,
-            "ocr": summary(latencies["ocr"]) if latencies["ocr"] else None, "not_read": misses}
+            "ocr": summary(latencies["ocr"]) if latencies["ocr"] else None, "commit": summary(commits),
+            "not_read": misses}
 
 
 def drain(work: Path, broker: Broker, hub_key: Ed25519PrivateKey, backlog: int) -> dict[str, object]:
