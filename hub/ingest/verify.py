@@ -36,6 +36,8 @@ OVERSIZED = "oversized"
 WRONG_TOPIC = "wrong_topic"
 TOPIC_MISMATCH = "topic_mismatch"
 MALFORMED_BATCH = "malformed_batch"
+# batch_seq is stored as a bigint.
+MAX_BATCH_SEQ = 2**63 - 1
 
 
 class CheckedBatch(msgspec.Struct):
@@ -97,6 +99,8 @@ def check_batch(
         raise BatchRefused(BAD_SIGNATURE, f"{device_id}: {exc}") from None
     except BatchError as exc:
         raise BatchRefused(MALFORMED_BATCH, f"{device_id}: {exc}") from None
+    if batch.batch_seq > MAX_BATCH_SEQ:
+        raise BatchRefused(MALFORMED_BATCH, f"{device_id}: batch_seq {batch.batch_seq} is beyond {MAX_BATCH_SEQ}")
     checked = CheckedBatch(device_id=device_id, batch_seq=batch.batch_seq, records=[], rejected=[])
     seen: set[str] = set()
     for raw in batch.records:

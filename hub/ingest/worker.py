@@ -70,6 +70,7 @@ class Counters(msgspec.Struct):
     records_duplicate: int = 0
     refused: int = 0
     rejected: int = 0
+    failed: int = 0
     statuses: int = 0
     db_retries: int = 0
 
@@ -211,8 +212,35 @@ class IngestWorker:
                 self._status(msg)
             else:
                 records.append(msg)
-        if records:
-            self._records(records)
+        signed: list[tuple[Incoming, str]] = []
+        for msg in records:
+            try:
+                signed.append((msg, signer_of(msg.topic, msg.payload)[0]))
+            except BatchRefused as exc:
+                self._refuse(msg, exc)
+        if signed:
+            self._apply_safely(signed)
+
+    def _apply_safely(self, signed: list[tuple[Incoming, str]]) -> None:
+        """Apply, and when the database refuses a group for its content, find the culprit batch by batch.
+
+        Only content errors get here (the connection errors are retried inside); a batch that still fails
+        alone is logged and dropped unanswered, so one poisonous message cannot stop the ingest.
+        """
+        try:
+            self._records(signed)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            if len(signed) > 1:
+                log.warning("a group of %d batches failed (%s); applying them one by one", len(signed), exc)
+                for one in signed:
+                    self._apply_safely([one])
+                return
+            msg = signed[0][0]
+            self.counters.failed += 1
+            log.error("a batch on %s cannot be stored and is dropped unanswered: %s", msg.topic, exc)
+            self._finish(msg)
 
     def _status(self, msg: Incoming) -> None:
         try:
@@ -233,15 +261,9 @@ class IngestWorker:
         self.counters.statuses += 1
         self._finish(msg)
 
-    def _records(self, group: list[Incoming]) -> None:
-        signers: dict[int, str] = {}
-        for i, msg in enumerate(group):
-            try:
-                signers[i] = signer_of(msg.topic, msg.payload)[0]
-            except BatchRefused as exc:
-                self._refuse(msg, exc)
-        if not signers:
-            return
+    def _records(self, signed: list[tuple[Incoming, str]]) -> None:
+        group = [msg for msg, _ in signed]
+        signers = {i: device_id for i, (_, device_id) in enumerate(signed)}
         today = japan_today(datetime.datetime.now(datetime.UTC))
 
         Outcome = tuple[list[tuple[Incoming, CheckedBatch]], list[tuple[Incoming, BatchRefused]], GroupResult]

@@ -327,3 +327,23 @@ def test_two_workers_sharing_the_subscription_store_each_record_once(
     assert history == distinct == 150
     with connect(hub_db, "vrs_ingest") as conn, scoped(conn, Scope.ingest()):
         assert aggregates.stored(conn) == aggregates.recounted(conn)
+
+
+def test_a_batch_the_database_refuses_is_dropped_alone_and_the_rest_goes_on(
+    hub_db: str, worker: IngestWorker, station: StationClient
+) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:  # a rule validation does not know about
+        conn.execute("ALTER TABLE vaccination_history ADD CONSTRAINT no_poison CHECK (lot <> 'POISON')")
+    st = station.station
+    good = [[st.record()], [st.record()]]
+    poison = [st.record(lot="POISON")]
+    seqs = [st.next_seq() for _ in range(3)]
+    tokens = [st.batch(b, seq=s) for b, s in zip([good[0], poison, good[1]], seqs, strict=True)]
+    for token in tokens:  # back to back, so they meet in one group
+        station.publish_raw(st.topic, token)
+    assert station.wait_ack(seqs[0]) is not None and station.wait_ack(seqs[2]) is not None
+    time.sleep(0.5)
+    assert seqs[1] not in station.acks and worker.counters.failed == 1
+    assert counts(hub_db) == (2, 2, 2)
+    later = station.send([st.record()])
+    assert station.wait_ack(later) is not None  # still running
