@@ -8,6 +8,7 @@ check the segments the specification asks for (see qr_segments).
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ MAX_VERSION = 22
 # PNG module size and quiet zone: big enough for a phone camera from a printed A4 page.
 PNG_SCALE = 4
 QUIET_ZONE = 4
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo is more than any phone camera needs for one QR code
 
 
 class QrRead(msgspec.Struct, frozen=True):
@@ -89,8 +91,15 @@ def _sample_matrix(gray: Any, corners: list[tuple[float, float]], size: int) -> 
 def read_image(data: bytes) -> QrRead:
     """The QR code in an image file's bytes; CardRejected when there is none or more than one."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        with warnings.catch_warnings():
+            # An image of absurd pixel count is hostile, not a card: refuse it before decoding it.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > MAX_PIXELS:
+                raise CardRejected("not_an_image", f"the image is {image.width}x{image.height} pixels; too large")
+            image.load()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise CardRejected("not_an_image", "the image is too large to be a photo of a card") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise CardRejected("not_an_image", f"the file is not a readable image: {exc}") from None
     gray_image = image.convert("L")

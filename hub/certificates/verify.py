@@ -128,6 +128,9 @@ def verify_jws(token: str, trust: TrustStore, now: datetime.datetime) -> Verifie
     key = next((k for k in issuer.keys if k.kid == kid), None)
     if key is None:
         raise CardRejected("unknown_kid", f"key {kid} is not among the published keys of {body.iss}")
+    if jws.thumbprint(key.x, key.y) != kid:
+        raise CardRejected("bad_kid", f"key {kid} of {body.iss} is published under a kid that is not its RFC 7638 "
+                                      "thumbprint")
     jws.check_signature(parsed, jws.load_public(key))
     nbf = datetime.datetime.fromtimestamp(body.nbf, datetime.UTC)
     if nbf > now + CLOCK_SKEW:

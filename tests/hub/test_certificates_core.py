@@ -89,7 +89,9 @@ def test_issued_card_has_the_header_payload_and_signature_the_spec_requires(key:
     header = json.loads(b64d(header_b64))
     jwk = jc_jwk.JWK.from_pyca(key.public_key())
     assert header == {"zip": "DEF", "alg": "ES256", "kid": jwk.thumbprint()}  # RFC 7638, computed independently
-    payload = json.loads(zlib.decompress(b64d(payload_b64), -15))  # raw DEFLATE, no zlib header
+    raw = zlib.decompress(b64d(payload_b64), -15)  # raw DEFLATE, no zlib header
+    payload = json.loads(raw)
+    assert raw == json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()  # minified
     assert payload["iss"] == ISS and payload["nbf"] == NBF
     assert payload["vc"]["type"] == ["https://smarthealth.cards#health-card"]
     assert payload["vc"]["credentialSubject"]["fhirVersion"] == "4.0.1"
@@ -266,3 +268,36 @@ def test_issuer_key_is_not_the_ed25519_ack_key(tmp_path: Path) -> None:
     ensure_hub_key(tmp_path / "issuer" / "hub.pem")
     with pytest.raises(IssuerKeyError, match="P-256"):
         issuer_keys.load(tmp_path / "issuer")
+
+
+def test_key_published_under_a_kid_that_is_not_its_thumbprint_is_refused(key: ec.EllipticCurvePrivateKey) -> None:
+    import msgspec
+
+    pub = jws.public_jwk(key.public_key())
+    other = jws.public_jwk(ec.generate_private_key(ec.SECP256R1()).public_key())
+    lying = msgspec.structs.replace(other, kid=pub.kid)  # someone else's key under our kid
+    trust = TrustStore.of(TrustedIssuer(ISS, "hub", [lying]))
+    assert reason(issue(key).qr_text, trust) == "bad_kid"
+
+
+def test_hostile_images_are_refused_without_decoding_them() -> None:
+    import io
+
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(big, format="PNG")
+    for data in (big.getvalue(), b"\x89PNG\r\n\x1a\nnot really", b""):
+        with pytest.raises(CardRejected) as info:
+            qr.read_image(data)
+        assert info.value.reason == "not_an_image"
+
+
+def test_issuer_url_in_the_configuration_is_checked() -> None:
+    from hub.config import load_config
+    from hub.errors import ConfigError
+
+    assert load_config({"VRS_CERTIFICATE_ISSUER": ISS}).certificate_issuer == ISS
+    for bad in ("http://vc.example.jp/issuer", "https://vc.example.jp/issuer/", "vc.example.jp"):
+        with pytest.raises(ConfigError, match="VRS_CERTIFICATE_ISSUER"):
+            load_config({"VRS_CERTIFICATE_ISSUER": bad})

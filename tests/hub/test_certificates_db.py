@@ -248,10 +248,17 @@ def test_cli_issues_files_that_verify_and_stop_verifying_once_revoked(
     assert ok.stdout.count("VALID") == 2 and "千代田 花子" in ok.stdout and "FA7338" in ok.stdout
     jwks = json.loads(run(env, "certificate", "jwks").stdout)
     assert [k["kty"] + k["crv"] for k in jwks["keys"]] == ["ECP-256"]
+    rotated = run(env, "certificate", "rotate-key")
+    assert rotated.returncode == 0 and rotated.stdout.startswith("new issuer key "), rotated.stderr
+    new_kid = rotated.stdout.split()[-1]
+    kids = [k["kid"] for k in json.loads(run(env, "certificate", "jwks").stdout)["keys"]]
+    assert kids == [new_kid, jwks["keys"][0]["kid"]]  # the old key stays published
+    assert run(env, "certificate", "verify", str(png)).returncode == 0  # cards of the old key still verify
     missing = run(env, "certificate", "issue", "--municipality", MUNI_A, "--atena", "nobody", "--out", str(out))
     assert missing.returncode == 1 and "no resident" in missing.stderr
     with connect(hub_env["VRS_DATABASE_URL"], "vrs_api") as conn, scoped(conn, Scope.municipality(MUNI_A)):
         (row,) = certs_db.issued_to(conn, MUNI_A, ATENA)
+    assert row.kid == jwks["keys"][0]["kid"] != new_kid
     rv = run(env, "certificate", "revoke", "--municipality", MUNI_A, "--id", row.certificate_id, "--reason", "紛失")
     assert rv.returncode == 0, rv.stderr
     bad = run(env, "certificate", "verify", str(png))
