@@ -263,3 +263,24 @@ def test_cli_issues_files_that_verify_and_stop_verifying_once_revoked(
     assert rv.returncode == 0, rv.stderr
     bad = run(env, "certificate", "verify", str(png))
     assert bad.returncode == 1 and "INVALID" in bad.stdout and "revoked" in bad.stdout
+
+
+def test_certificate_tables_hold_personal_data_under_forced_row_level_security(hub_db: str) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
+            " WHERE relname IN ('issued_certificates', 'issued_certificate_doses') ORDER BY relname").fetchall()
+        pk = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = i.indkey[0] WHERE i.indrelid = 'issued_certificates'::regclass AND i.indisprimary"
+        ).fetchone()
+    assert rows == [("issued_certificate_doses", True, True), ("issued_certificates", True, True)]
+    assert pk == ("municipality_code",)
+    with connect(hub_db, "vrs_ingest") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege), \
+            scoped(conn, Scope.ingest()):
+        conn.execute("INSERT INTO issued_certificates (municipality_code, certificate_id, atena_no, kid, rid,"
+                     " issuer, issued_at, issued_by) VALUES (%s, gen_random_uuid(), 'x', 'k', 'r', %s, now(), 'x')",
+                     (MUNI_A, ISS))
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(MUNI_A)), \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM revoked_rids")  # revocation lists only grow
