@@ -42,6 +42,7 @@ class FrameReads:
 
     reads: tuple[Read, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+    unclear_lines: int = 0  # rows that look like an OCR line but were not read with certainty
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ def summarise(frame: FrameReads, t: float) -> _Seen:
         return _Seen(t, None, None, None, sources, None)
     if len(numbers) > 1:
         return _Seen(t, None, None, None, sources, f"two different vouchers in view ({' and '.join(numbers)})")
+    if frame.unclear_lines and any(r.source == "ocr" for r in frame.reads):
+        # One OCR line read and another not: the other may be a second voucher.
+        return _Seen(t, None, None, None, sources, "two OCR lines in view, one of them unreadable")
     fulls = {r.voucher for r in frame.reads if r.source != "nw7" and r.voucher is not None}
     if len(fulls) > 1:
         listed = " and ".join(sorted(_describe(v) for v in fulls))

@@ -33,7 +33,7 @@ class Tuning:
     min_marks: int = 14  # a row must hold about 18 marks (digits touching after blur may merge)
     max_marks: int = 24
     max_candidates: int = 4  # rows read per frame, best first
-    crop_char_px: int = 34  # digit height the crop is scaled to before tesseract reads it
+    crop_char_px: int = 28  # digit height the crop is scaled to before tesseract reads it
     min_symbol_confidence: float = 60.0  # tesseract's confidence in its least sure digit (0-100)
     min_glyph_score: float = 0.6  # correlation of each glyph with its OCR-B template (-1..1)
     min_glyph_margin: float = 0.1  # ... and how much better than the next-best digit
@@ -54,8 +54,9 @@ class LineCandidate:
 class LineRead:
     """One row that looked like the OCR line: its 18 digits by shape, and whether tesseract read the same.
 
-    Only an `agreed` read may become a voucher; a row where the two readings differ is reported so the
-    caller can say the line was seen but not read with certainty.
+    Only an `agreed` read may become a voucher. A row where the two readings differ, or an 18-mark row
+    whose shapes are unclear (`text` empty), is reported so the caller can say a line was seen but not
+    read with certainty.
     """
 
     text: str
@@ -89,23 +90,23 @@ def _find(parent: list[int], i: int) -> int:
 def find_line_candidates(grey: Grey, tuning: Tuning = Tuning()) -> list[LineCandidate]:
     """Rows of 14-24 evenly spaced marks of one height, best first (most like an 18-digit OCR-B line)."""
     mask = _stroke_mask(grey, tuning.max_char_px)
-    n, labels_any, stats_any, centroids_any = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    labels = np.asarray(labels_any, np.int32)
-    stats = np.asarray(stats_any, np.int32)
-    centroids = np.asarray(centroids_any, np.float64)
-    if n <= 1:
+    # Outer boundaries of every mark, also those inside a printed box (RETR_CCOMP puts them at the top level).
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
         return []
-    w = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float64)
-    h = stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float64)
-    area = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
+    outer = [c for c, hier in zip(contours, hierarchy[0], strict=True) if hier[3] < 0 and len(c) >= 4]
+    if len(outer) < tuning.min_marks:
+        return []
+    boxes = np.array([cv2.boundingRect(c) for c in outer], np.float64)
+    area = np.array([cv2.contourArea(c) for c in outer], np.float64)
+    w, h = boxes[:, 2], boxes[:, 3]
     size = np.maximum(w, h)
     fill = area / np.maximum(w * h, 1.0)
-    keep = (size >= tuning.min_char_px) & (size <= tuning.max_char_px) & (fill > 0.08) & (fill < 0.9)
-    keep &= area >= tuning.min_char_px
+    keep = (size >= tuning.min_char_px) & (size <= tuning.max_char_px) & (fill > 0.05) & (fill < 0.9)
     idx = np.nonzero(keep)[0]
     if len(idx) < tuning.min_marks:
         return []
-    c = centroids[1:][idx]
+    c = boxes[idx, :2] + boxes[idx, 2:] / 2
     s = size[idx]
     # Link marks that sit about one digit pitch apart and are about the same size.
     d = np.hypot(c[:, None, 0] - c[None, :, 0], c[:, None, 1] - c[None, :, 1])
@@ -125,7 +126,8 @@ def find_line_candidates(grey: Grey, tuning: Tuning = Tuning()) -> list[LineCand
     for members in groups.values():
         if not tuning.min_marks <= len(members) <= tuning.max_marks:
             continue
-        cand = _row_candidate(labels, stats, idx[members] + 1, c[members], s[members])
+        marks = [np.asarray(outer[idx[m]], np.float64).reshape(-1, 2) for m in members]
+        cand = _row_candidate(marks, c[members], s[members])
         if cand is not None:
             out.append(cand)
     out.sort(key=lambda cand: -cand.score)
@@ -133,13 +135,12 @@ def find_line_candidates(grey: Grey, tuning: Tuning = Tuning()) -> list[LineCand
 
 
 def _row_candidate(
-    labels: npt.NDArray[np.int32],
-    stats: npt.NDArray[np.int32],
-    label_ids: npt.NDArray[np.intp],
+    marks: list[npt.NDArray[np.float64]],
     centres: npt.NDArray[np.float64],
     sizes: npt.NDArray[np.float64],
 ) -> LineCandidate | None:
     char_px = float(np.median(sizes))
+    keep_idx = np.arange(len(sizes))
     # Marks touching the row (a stray dot, a border) are dropped one by one, farthest first.
     while True:
         mean = centres.mean(axis=0)
@@ -149,7 +150,7 @@ def _row_candidate(
         if off[worst] <= 0.3 * char_px or len(sizes) <= LINE_DIGITS - 4:
             break
         keep = np.arange(len(sizes)) != worst
-        label_ids, centres, sizes = label_ids[keep], centres[keep], sizes[keep]
+        keep_idx, centres, sizes = keep_idx[keep], centres[keep], sizes[keep]
     u = vt[0]
     if u[0] < 0 or (abs(u[0]) < 1e-9 and u[1] < 0):
         u = -u  # read left to right in the frame first; the other way is tried as "flipped"
@@ -167,14 +168,8 @@ def _row_candidate(
         return None
     if not 0.45 < pitch / char_px < 1.3:
         return None
-    # Extent of the marks' pixels in line coordinates, at each end separately: this captures perspective.
-    x0 = int(stats[label_ids, cv2.CC_STAT_LEFT].min())
-    y0 = int(stats[label_ids, cv2.CC_STAT_TOP].min())
-    x1 = int((stats[label_ids, cv2.CC_STAT_LEFT] + stats[label_ids, cv2.CC_STAT_WIDTH]).max())
-    y1 = int((stats[label_ids, cv2.CC_STAT_TOP] + stats[label_ids, cv2.CC_STAT_HEIGHT]).max())
-    roi = labels[y0:y1, x0:x1]
-    ys, xs = np.nonzero(np.isin(roi, label_ids))
-    pts = np.stack([xs + x0, ys + y0], axis=1).astype(np.float64) - mean
+    # Extent of the marks' outlines in line coordinates, at each end separately: this captures perspective.
+    pts = np.concatenate([marks[k] for k in keep_idx]) - mean
     pa = pts @ u
     pc = pts @ v
     lo, hi = float(pa.min()), float(pa.max())
@@ -289,20 +284,27 @@ class GlyphTemplates:
 
         font = ImageFont.truetype(font_path or fonts.ocrb_path(), 96)
         self.templates: list[npt.NDArray[np.float32]] = []
+        # Print, focus and thresholding make strokes thinner or bolder than the font's: each digit is kept
+        # in three weights and a glyph is scored against the one it resembles most.
+        weights = (cv2.MORPH_ERODE, None, cv2.MORPH_DILATE)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
         for digit in "0123456789":
-            im = Image.new("L", (120, 140), 0)
-            ImageDraw.Draw(im).text((10, 5), digit, font=font, fill=255)
-            arr = np.asarray(im, np.uint8)
-            ys, xs = np.nonzero(arr > 127)
-            glyph = arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-            self.templates.append(_normalise_glyph(glyph))
+            im = Image.new("L", (140, 160), 0)
+            ImageDraw.Draw(im).text((20, 10), digit, font=font, fill=255)
+            ink = np.asarray(np.asarray(im, np.uint8) > 127, np.uint8) * np.uint8(255)
+            for op in weights:
+                arr = ink if op is None else np.asarray(cv2.morphologyEx(ink, op, kernel), np.uint8)
+                ys, xs = np.nonzero(arr)
+                self.templates.append(_normalise_glyph(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]))
+        self._per_digit = len(weights)
         self._stack = np.stack([(t - t.mean()) / (t.std() + 1e-6) for t in self.templates])
 
     def scores(self, ink: Grey) -> npt.NDArray[np.float64]:
         """Correlation (-1..1) of one glyph's ink with each digit's template."""
         g = _normalise_glyph(ink)
         g = (g - g.mean()) / (g.std() + 1e-6)
-        return np.asarray((self._stack * g).mean(axis=(1, 2)), np.float64)
+        every = np.asarray((self._stack * g).mean(axis=(1, 2)), np.float64)
+        return np.asarray(every.reshape(10, self._per_digit).max(axis=1), np.float64)
 
 
 def cut_glyphs(crop: Grey, char_px: int) -> list[Grey]:
@@ -326,7 +328,8 @@ def cut_glyphs(crop: Grey, char_px: int) -> list[Grey]:
         for g in glyphs:
             j = g[0]
             overlap = min(right[i], right[j]) - max(left[i], left[j])
-            if overlap > 0.5 * (right[i] - left[i]) and top[i] >= top[j] - 0.2 * char_px:
+            narrower = min(right[i] - left[i], right[j] - left[j])
+            if overlap > 0.5 * narrower and top[i] >= top[j] - 0.2 * char_px:
                 g.append(i)
                 break
     out: list[Grey] = []
@@ -334,7 +337,9 @@ def cut_glyphs(crop: Grey, char_px: int) -> list[Grey]:
         ids = np.array(g) + 1
         x0, x1 = int(left[g].min()), int(right[g].max())
         y0, y1 = int(top[g].min()), int(bottom[g].max())
-        out.append(np.where(np.isin(labels[y0:y1, x0:x1], ids), 255, 0).astype(np.uint8))
+        roi = labels[y0:y1, x0:x1]
+        inside = roi == ids[0] if len(ids) == 1 else np.isin(roi, ids)
+        out.append(inside.astype(np.uint8) * np.uint8(255))
     return out
 
 
@@ -342,6 +347,9 @@ class OcrLineReader:
     """A long-lived tesseract instance (loading its model costs ~100 ms) reading candidate rows."""
 
     def __init__(self, tessdata: str | None = None, tuning: Tuning = Tuning()) -> None:
+        # Tesseract's OpenMP threads fight over a shared or small CPU (a Pi, or this station's other work)
+        # and make one line several times slower; one thread per reader is fastest. Read at library load.
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         try:
             import tesserocr
         except ImportError as exc:  # pragma: no cover - the edge extra installs it
@@ -367,9 +375,9 @@ class OcrLineReader:
 
     def read_crop(self, crop: Grey) -> tuple[str, float]:
         """Digits read on a straightened row (spaces dropped) and the least per-digit confidence."""
-        from PIL import Image
-
-        self._api.SetImage(Image.fromarray(crop))
+        crop = np.ascontiguousarray(crop)
+        h, w = crop.shape
+        self._api.SetImageBytes(crop.tobytes(), w, h, 1, w)
         self._api.Recognize()
         level = self._t.RIL.SYMBOL
         digits: list[str] = []
@@ -405,6 +413,10 @@ class OcrLineReader:
                 if shape is not None and (best is None or shape[1] > best[0]):
                     best = (shape[1], shape[0], crop, flipped)
             if best is None:
+                if cand.marks == LINE_DIGITS:
+                    # Looks exactly like an OCR line but no digit is sure: reported, so that it can stop a
+                    # read of another voucher in the same frame.
+                    reads.append(LineRead("", False, "", cand, False))
                 continue
             _, text, crop, flipped = best
             seen = ""

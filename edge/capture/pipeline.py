@@ -73,13 +73,21 @@ class Pipeline:
         grey = grey_of(image)
         reads: list[Read] = []
         refusals: list[Refusal] = []
+        unclear = 0
         self._symbols(self.decoder.scan(grey), reads, refusals)
         # A QR code is error-corrected and carries the whole line: reading the OCR line as well would only
         # cost time. Without one, the OCR line is what gives the municipality, dose and kind.
         if self.ocr is not None and not any(r.source == "qr" for r in reads):
-            for line in self.ocr.read(grey):
+            lines = self.ocr.read(grey)
+            sure = [line.candidate.char_px for line in lines if line.agreed]
+            for line in lines:
                 if not line.agreed:
-                    refusals.append(Refusal("ocr", "the OCR line was seen but not read with certainty"))
+                    # Only a row printed as large as a line that was read can be a second voucher's line;
+                    # small print (a phone number and its notes) cannot.
+                    size = line.candidate.char_px
+                    if any(0.7 < size / other < 1.4 for other in sure):
+                        unclear += 1
+                    refusals.append(Refusal("ocr", "an OCR line was seen but not read with certainty"))
                     continue
                 if len(line.text) != LINE_DIGITS:  # never let a short line pass as an NW-7 number
                     continue
@@ -92,7 +100,7 @@ class Pipeline:
         if not reads:
             # Only now look for a tilted NW-7 barcode: it costs more than a plain scan.
             self._symbols(self.decoder.scan_levelled(grey), reads, refusals)
-        return FrameReads(tuple(reads), tuple(refusals))
+        return FrameReads(tuple(reads), tuple(refusals), unclear)
 
     def _symbols(self, symbols: list[Symbol], reads: list[Read], refusals: list[Refusal]) -> None:
         for sym in symbols:

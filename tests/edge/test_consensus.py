@@ -158,3 +158,14 @@ def test_still_rules_accept_one_ocr_frame() -> None:
 
 def test_nothing_in_view() -> None:
     assert run([EMPTY, EMPTY]) == ["idle", "idle"]
+
+
+def test_an_unreadable_second_ocr_line_stops_the_read() -> None:
+    frame = FrameReads((Read("ocr", A.voucher_no, A),), unclear_lines=1)
+    d = Consensus(Rules.still()).observe(frame, 0.0)
+    assert d.outcome == "conflict" and "unreadable" in d.reason
+
+
+def test_an_unclear_line_beside_a_qr_read_does_not_matter() -> None:
+    d = Consensus().observe(FrameReads((Read("qr", A.voucher_no, A),), unclear_lines=1), 0.0)
+    assert d.accepted
