@@ -171,3 +171,32 @@ def crl(conn: Conn, kid: str) -> Crl:
 def crl_versions(conn: Conn) -> dict[str, int]:
     """The `ctr` of every key that has a revocation list (the JWKS echoes it as crlVersion)."""
     return {str(k): int(n) for k, n in conn.execute("SELECT kid, count(*) FROM revoked_rids GROUP BY kid")}
+
+
+def add_link(conn: Conn, municipality_code: str, link_hash: bytes, atena_no: str, created_by: str,
+             expires_at: datetime.datetime) -> None:
+    """Remember a resident's certificate link (its hash only)."""
+    conn.execute(
+        "INSERT INTO certificate_links (municipality_code, link_hash, atena_no, created_by, expires_at)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (municipality_code, link_hash, atena_no, created_by, expires_at),
+    )
+
+
+def use_link(conn: Conn, municipality_code: str, link_hash: bytes, now: datetime.datetime) -> str | None:
+    """The 宛名番号 a live link is for (counting the use), or None when unknown or expired."""
+    row = conn.execute(
+        "UPDATE certificate_links SET uses = uses + 1 WHERE municipality_code = %s AND link_hash = %s"
+        " AND expires_at > %s RETURNING atena_no",
+        (municipality_code, link_hash, now),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def link_target(conn: Conn, municipality_code: str, link_hash: bytes, now: datetime.datetime) -> str | None:
+    """The 宛名番号 a live link is for, without using it."""
+    row = conn.execute(
+        "SELECT atena_no FROM certificate_links WHERE municipality_code = %s AND link_hash = %s AND expires_at > %s",
+        (municipality_code, link_hash, now),
+    ).fetchone()
+    return str(row[0]) if row else None

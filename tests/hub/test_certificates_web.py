@@ -175,3 +175,35 @@ def test_resident_without_vaccinated_doses_gets_a_clear_refusal(client: TestClie
     r = client.post("/residents/B-1/certificates", data={"_csrf": csrf})
     assert r.status_code == 422 and "nothing to certify" in r.text
     assert msgspec.json.decode(client.get(f"/api/v1/municipalities/{MUNI_A}/residents/B-1/certificates").content) == []
+
+
+def test_resident_fetches_their_own_card_through_the_link_the_municipality_hands_out(
+        client: TestClient[Any], vaccinated: None, hub_db: str) -> None:
+    csrf = login(client, "clerk_a")
+    r = client.post(f"/residents/{ATENA}/certificates/link", data={"_csrf": csrf})
+    assert r.status_code == 200, r.text
+    m = re.search(r'id="link-url">http://testserver\.local(/certificate/[^<]+)<', r.text)
+    assert m, "the link is shown once"
+    path = m.group(1)
+    client.cookies.clear()  # the resident has no account
+    landing = client.get(path)
+    assert landing.status_code == 200 and "証明書を受け取る" in landing.text
+    assert "千代田 花子" not in landing.text  # nothing personal before the resident asks for the card
+    got = client.post(path)
+    assert got.status_code == 200, got.text
+    png = re.search(r'src="data:image/png;base64,([^"]+)"', got.text)
+    assert png
+    status, html = verify_text(client, qr.read_image(base64.b64decode(png.group(1))).text)
+    assert status == 200 and "千代田 花子" in html
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        actors = conn.execute("SELECT actor, action FROM audit_log WHERE action LIKE 'certificate.%%'"
+                              " ORDER BY seq").fetchall()
+        assert actors == [("clerk_a", "certificate.link"), ("resident-link", "certificate.issue")]
+        code, secret = path.rsplit("/", 1)[1].split(".")
+        # The same secret under another municipality's code, a guessed secret, and an expired link find nothing.
+        assert client.get(f"/certificate/{MUNI_B}.{secret}").status_code == 404
+        assert client.get(f"/certificate/{code}.{'A' * 22}").status_code == 404
+        assert client.get("/certificate/../../etc/passwd").status_code == 404
+        conn.execute("UPDATE certificate_links SET expires_at = now() - interval '1 second'")
+    assert client.get(path).status_code == 404
+    assert client.post(path).status_code == 404

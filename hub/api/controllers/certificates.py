@@ -16,18 +16,20 @@ from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from hub.api.context import Caller, CallerDep, DbDep, api_state
+from hub.api.context import Caller, CallerDep, Db, DbDep, api_state
 from hub.api.controllers.pages import page
 from hub.api.controllers.scope import own_municipality
 from hub.api.errors import InvalidInput, NotFound
 from hub.api.services import tokens
 from hub.api.settings import ApiSettings
-from hub.certificates import issuer_keys, sources
+from hub.certificates import issuer_keys, links, sources
 from hub.certificates.errors import CardRejected, CardTooLarge, IssuerKeyError, NothingToCertify
 from hub.certificates.issuance import IssuedCertificate, issue, revoke
 from hub.certificates.issuer_keys import IssuerKeys
 from hub.certificates.verify import TrustedIssuer, TrustStore, VerifiedCard
+from hub.db import audit
 from hub.db import certificates as certs_db
+from hub.db.scoped import Scope, scoped
 from hub.errors import NotFoundError
 
 CORS = {"access-control-allow-origin": "*"}
@@ -131,6 +133,26 @@ def _data_uri(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _issued_view(done: IssuedCertificate) -> dict[str, Any]:
+    """A card just issued, as the pages show it: the QR image and the three files as downloads."""
+    return {
+        "certificate_id": done.certificate_id, "doses": done.doses,
+        "png": _data_uri("image/png", done.png()), "svg": _data_uri("image/svg+xml", done.svg()),
+        "file": _data_uri("application/smart-health-card", done.file_content()),
+        "name": f"vaccination-certificate-{done.certificate_id[:8]}",
+    }
+
+
+def _live_link(db: Db, link_text: str) -> links.Link:
+    link = links.parse_link(link_text)
+    if link is None:
+        raise NotFound("no such link")
+    with scoped(db.conn, Scope.municipality(link.municipality_code)):
+        if certs_db.link_target(db.conn, link.municipality_code, link.link_hash, db.now) is None:
+            raise NotFound("no such link, or it expired")
+    return link
+
+
 class WellKnown(Controller):
     """The issuer's published keys and revocation lists: public, for any verifier (CORS allowed)."""
 
@@ -182,14 +204,23 @@ class CertificatePages(Controller):
         except InvalidInput as exc:
             return page(caller, "certificates.html", who=who, cards=certs_db.issued_to(caller.conn, code, atena_no),
                         errors=exc.messages, issued=None, status_code=422)
-        issued = {
-            "certificate_id": done.certificate_id, "doses": done.doses,
-            "png": _data_uri("image/png", done.png()), "svg": _data_uri("image/svg+xml", done.svg()),
-            "file": _data_uri("application/smart-health-card", done.file_content()),
-            "name": f"{code}-{atena_no}-{done.certificate_id[:8]}",
-        }
         return page(caller, "certificates.html", who=who, cards=certs_db.issued_to(caller.conn, code, atena_no),
-                    errors=[], issued=issued)
+                    errors=[], issued=_issued_view(done))
+
+    @post("/residents/{atena_no:str}/certificates/link", sync_to_thread=True, status_code=200)
+    def link_page(self, caller: CallerDep, atena_no: FromPath[str], request: Request[Any, Any, Any]) -> Template:
+        code = own_municipality(caller)
+        who = certs_db.resident(caller.conn, code, atena_no)
+        if who is None:
+            raise NotFound("no such resident")
+        text, link = links.new_link(code)
+        expires = caller.now + dt.timedelta(days=links.LINK_DAYS)
+        certs_db.add_link(caller.conn, code, link.link_hash, atena_no, caller.identity.username, expires)
+        audit.write(caller.conn, code, actor=caller.identity.username, action="certificate.link", target=atena_no,
+                    details={"expires_at": expires.isoformat()})
+        url = f"{str(request.base_url).rstrip('/')}/certificate/{text}"
+        return page(caller, "certificates.html", who=who, cards=certs_db.issued_to(caller.conn, code, atena_no),
+                    errors=[], issued=None, link={"url": url, "expires": expires})
 
     @post("/residents/{atena_no:str}/certificates/{certificate_id:str}/revoke", sync_to_thread=True)
     def revoke_page(self, caller: CallerDep, atena_no: FromPath[str], certificate_id: FromPath[str],
@@ -205,6 +236,34 @@ class CertificatePages(Controller):
                         errors=[f"失効の理由 (reason): required, at most {MAX_REASON} characters"])
         revoke(caller.conn, code, certificate_id, reason, actor=caller.identity.username)
         return Redirect(f"/residents/{atena_no}/certificates", status_code=303)
+
+    @get("/certificate/{link_text:str}", sync_to_thread=True)
+    def resident_link(self, request: Request[Any, Any, Any], state: State, db: DbDep,
+                      link_text: FromPath[str]) -> Template:
+        link = _live_link(db, link_text)
+        return Template("certificate_link.html", context={"link_text": link_text, "issued": None, "errors": [],
+                                                          "municipality_code": link.municipality_code,
+                                                          "csrf": _csrf(request, state)})
+
+    @post("/certificate/{link_text:str}", sync_to_thread=True, status_code=200)
+    def resident_issue(self, request: Request[Any, Any, Any], state: State, db: DbDep,
+                       link_text: FromPath[str]) -> Template:
+        link = _live_link(db, link_text)
+        iss, key_dir = _settings(state)
+        context: dict[str, Any] = {"link_text": link_text, "issued": None, "errors": [],
+                                   "municipality_code": link.municipality_code, "csrf": _csrf(request, state)}
+        with scoped(db.conn, Scope.municipality(link.municipality_code)):
+            atena_no = certs_db.use_link(db.conn, link.municipality_code, link.link_hash, db.now)
+            if atena_no is None:
+                raise NotFound("link expired")
+            try:
+                done = issue(db.conn, _keys(key_dir), iss, link.municipality_code, atena_no,
+                             actor="resident-link", now=db.now)
+            except (NotFoundError, NothingToCertify, CardTooLarge) as exc:
+                context["errors"] = [str(exc)]
+                return Template("certificate_link.html", context=context, status_code=422)
+        context["issued"] = _issued_view(done)
+        return Template("certificate_link.html", context=context)
 
     @get("/verify")
     async def verify_form(self, request: Request[Any, Any, Any], state: State) -> Template:
