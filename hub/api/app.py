@@ -26,6 +26,7 @@ from hub.api.controllers.certificates import CertificatePages, CertificatesApi, 
 from hub.api.controllers.moves import MovePages, MovesApi
 from hub.api.controllers.records import RecordPages, RecordsApi
 from hub.api.controllers.residents import ResidentPages, ResidentsApi
+from hub.api.controllers.stations import EnrollmentApi, StationPages, StationsApi
 from hub.api.controllers.venues import VenuesApi
 from hub.api.errors import ApiError, CsrfRejected, InvalidInput, LoginThrottled, NotAuthenticated, NotFound
 from hub.api.identity import ROLE_LABELS
@@ -145,7 +146,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             CertificatePages, CertificatesApi, WellKnown,
             AccountPages, AccountsApi, ResidentPages, ResidentsApi, RecordPages, RecordsApi, AuditPages, AuditApi,
             VenuesApi,
-            MovePages, MovesApi,
+            MovePages, MovesApi, StationPages, StationsApi, EnrollmentApi,
             create_static_files_router(path="/static", directories=[HERE / "static"], name="static",
                                        include_in_schema=False),
         ],
