@@ -23,6 +23,7 @@ from hub.api.context import ApiState, provide_caller, provide_db
 from hub.api.controllers.accounts import AccountPages, AccountsApi
 from hub.api.controllers.audit import AuditApi, AuditPages
 from hub.api.controllers.certificates import CertificatePages, CertificatesApi, WellKnown
+from hub.api.controllers.clinic import ClinicApi, ClinicPages
 from hub.api.controllers.moves import MovePages, MovesApi
 from hub.api.controllers.records import RecordPages, RecordsApi
 from hub.api.controllers.residents import ResidentPages, ResidentsApi
@@ -146,7 +147,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             CertificatePages, CertificatesApi, WellKnown,
             AccountPages, AccountsApi, ResidentPages, ResidentsApi, RecordPages, RecordsApi, AuditPages, AuditApi,
             VenuesApi,
-            MovePages, MovesApi, StationPages, StationsApi, EnrollmentApi,
+            MovePages, MovesApi, StationPages, StationsApi, EnrollmentApi, ClinicPages, ClinicApi,
             create_static_files_router(path="/static", directories=[HERE / "static"], name="static",
                                        include_in_schema=False),
         ],
