@@ -78,6 +78,12 @@ def copy_into_stage(conn: Conn, rows: Iterable[StagedResident]) -> int:
     return n
 
 
+def finish_stage(conn: Conn) -> None:
+    """Index and analyze the staged rows: the checks and the upsert join them against residents."""
+    conn.execute("CREATE INDEX ON resident_stage (atena_no)")
+    conn.execute("ANALYZE resident_stage")
+
+
 def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> list[VoucherConflict]:
     """Voucher numbers in the file already held by a resident the file does not also list."""
     cur = conn.execute(
@@ -95,7 +101,6 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
 
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
-    conn.execute("ANALYZE resident_stage")
     params = {"m": municipality_code, "today": today}
     # Free the voucher numbers that move between residents of the file, so the unique index never sees
     # a number twice halfway through the upsert.

@@ -75,6 +75,7 @@ def import_residents(
                 raise _Discard() from None
             report = scan.report
             result.encoding, result.rows = report.encoding, report.rows
+            residents_db.finish_stage(conn)
             if not report.ok:
                 result.errors, result.error_count = report.messages(), report.error_count
                 raise _Discard()

@@ -1,0 +1,90 @@
+"""Resident import end to end (file on disk -> parse and validate -> COPY into a staging table -> upsert
+-> match records), against a throwaway PostgreSQL on this machine; prints one JSON line. Run from the
+repository root:
+
+    .venv/bin/python bench/admin_import.py [--rows 500000]
+
+Three imports of the same generated CP932 file of 横浜市 residents into a freshly migrated database:
+`first` (all rows new), `again` (same file, nothing changes), `full` (same file in full mode). rows_per_s
+is rows / wall time of the whole import transaction including commit. parse_rows_per_s is the parser
+alone on the same file, for comparison (the physical limit of this pipeline in one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.import_parse import generate
+from hub.api.services.residents import import_residents
+from hub.db.connect import connect
+from hub.db.migrate import migrate
+from hub.db.scoped import Scope, scoped
+from hub.files import scan_residents
+from hub.keys import my_number_hmac
+from tests.fixtures_postgres import PgCluster
+
+CODE = "141003"
+
+
+def timed_import(dsn: str, path: Path, secret: bytes, mode: str) -> tuple[float, dict[str, int]]:
+    size = path.stat().st_size
+    started = time.perf_counter()
+    with connect(dsn, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)), path.open("rb") as f:
+        result = import_residents(conn, municipality_code=CODE, stream=f, mode=mode,  # type: ignore[arg-type]
+                                  dry_run=False, secret=secret, today=dt.date(2021, 6, 1), actor="bench",
+                                  total_bytes=size)
+    elapsed = time.perf_counter() - started
+    if not result.ok:
+        raise SystemExit(f"import failed: {result.errors[:5]}")
+    return elapsed, {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
+                     "flagged": result.flagged_missing}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500_000)
+    args = parser.parse_args()
+    secret = os.urandom(32)
+    work = Path(tempfile.mkdtemp(prefix="vrs-bench-admin-", dir="/tmp"))
+    cluster = PgCluster(Path(tempfile.mkdtemp(prefix="vrs-bench-pg-", dir="/tmp")))
+    try:
+        cluster.init()
+        cluster.start()
+        dsn = cluster.create_database("bench")
+        with connect(dsn, None) as conn:
+            migrate(conn)
+        path = work / "residents.csv"
+        generate(path, args.rows)
+        with path.open("rb") as f:
+            t0 = time.perf_counter()
+            n = sum(1 for _ in scan_residents(f, municipality_code=CODE, today=dt.date(2021, 6, 1),
+                                              hash_my_number=lambda s: bytes.fromhex(my_number_hmac(secret, s))))
+            parse_s = time.perf_counter() - t0
+        out: dict[str, object] = {"bench": "admin_import", "rows": args.rows,
+                                  "file_mb": round(path.stat().st_size / 1e6, 1),
+                                  "parse_rows_per_s": round(n / parse_s)}
+        for label, mode in (("first", "diff"), ("again", "diff"), ("full", "full")):
+            elapsed, counts = timed_import(dsn, path, secret, mode)
+            out[f"{label}_rows_per_s"] = round(args.rows / elapsed)
+            out[f"{label}_s"] = round(elapsed, 2)
+            out[f"{label}_counts"] = counts
+        out["target_rows_per_s"] = 100_000
+        print(json.dumps(out, ensure_ascii=False))
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(cluster.base, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
