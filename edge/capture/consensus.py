@@ -166,8 +166,9 @@ class Consensus:
                 f"read once ({_describe(voucher)}); waiting for {needed - len(agreeing)} more agreeing frame(s)",
             )
         source: Source = "qr" if qr else ("ocr" if full is not None else "nw7")
+        # The window is kept: frames of this voucher still count against a different number read right
+        # after (a misread of the voucher still under the camera), until they age out.
         self._cooldown[seen.voucher_no] = t
-        self._window.clear()
         reason = "accepted"
         if full is None:
             reason = "accepted from the NW-7 barcode; the municipality is the station's preset"

@@ -169,3 +169,11 @@ def test_an_unreadable_second_ocr_line_stops_the_read() -> None:
 def test_an_unclear_line_beside_a_qr_read_does_not_matter() -> None:
     d = Consensus().observe(FrameReads((Read("qr", A.voucher_no, A),), unclear_lines=1), 0.0)
     assert d.accepted
+
+
+def test_two_misreads_right_after_an_acceptance_are_refused() -> None:
+    c = Consensus()
+    c.observe(ocr(A), 0.0)
+    assert c.observe(ocr(A), 0.1).accepted
+    assert c.observe(ocr(A_MISREAD), 0.2).outcome == "conflict"
+    assert c.observe(ocr(A_MISREAD), 0.3).outcome == "conflict"
