@@ -67,7 +67,7 @@ class Rules:
 
     min_frames: int = 2  # agreeing frames an OCR or NW-7 read needs
     qr_min_frames: int = 1
-    window_s: float = 1.5  # how long a frame's read counts towards agreement (and disagreement)
+    window_s: float = 1.0  # how long a frame's read counts towards agreement (and disagreement)
     cooldown_s: float = 3.0  # after the accepted voucher was last seen, before it may be accepted again
 
     @classmethod

@@ -348,3 +348,39 @@ def random_spec(rng: np.random.Generator, **overrides: object) -> TicketSpec:
         ticket_kind=str(int(rng.integers(1, 4))),
     )
     return dataclasses.replace(spec, **overrides)  # type: ignore[arg-type]  # overrides are TicketSpec fields
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write sample frames: `python -m edge.capture.synthetic OUT.jpg [--qr] [--nw7] [--seed N] ...`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.capture.synthetic",
+        description="Write a synthetic camera frame of a voucher (for trying `vrs-edge decode`).",
+    )
+    parser.add_argument("out", help="image file to write (.jpg or .png)")
+    parser.add_argument("--municipality", default="131016", help="municipality code printed (default 131016)")
+    parser.add_argument("--voucher-no", default="0123456789", help="10-digit voucher number printed")
+    parser.add_argument("--dose", type=int, default=1)
+    parser.add_argument("--qr", action="store_true", help="print the QR code")
+    parser.add_argument("--nw7", action="store_true", help="print the NW-7 barcode")
+    parser.add_argument("--no-ocr", action="store_true", help="leave out the OCR line")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the view (default 1)")
+    parser.add_argument("--clean", action="store_true", help="a straight, sharp view instead of a degraded one")
+    args = parser.parse_args(argv)
+    spec = TicketSpec(
+        municipality_code=args.municipality,
+        voucher_no=args.voucher_no,
+        dose=args.dose,
+        qr=args.qr,
+        nw7=args.nw7,
+        ocr=not args.no_ocr,
+    )
+    deg = Degradation() if args.clean else Degradation.moderate(np.random.default_rng(args.seed))
+    if not cv2.imwrite(args.out, voucher_frame(spec, args.seed, deg)):
+        parser.error(f"could not write {args.out} (use a .jpg or .png name in an existing folder)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -93,3 +93,28 @@ def test_pi_camera_is_refused_clearly_where_there_is_none() -> None:
     # picamera2 exists only on Raspberry Pi OS: elsewhere the source says how to get it, it does not crash.
     with pytest.raises(SourceError, match="picamera2"):
         PicameraSource()
+
+
+def test_a_video_of_two_vouchers_in_turn_gives_each_exactly_once(tmp_path: Path) -> None:
+    # Voucher A held under the camera for a second, taken away, then voucher B: two acceptances, and A is
+    # never accepted again while it stays in view (the 2021 "previous scan shown again" failure).
+    a = synthetic.TicketSpec(voucher_no="1111111111")
+    b = synthetic.TicketSpec(municipality_code="271004", voucher_no="4444444444")
+    view = synthetic.Degradation(rotation=-6.0, blur=0.6, noise=3.0, jpeg=85)
+    shots_a = [synthetic.voucher_frame(a, i, view) for i in range(3)]
+    shots_b = [synthetic.voucher_frame(b, 10 + i, view) for i in range(3)]
+    desk = synthetic.voucher_frame(synthetic.TicketSpec(ocr=False), 20, view)
+    sequence = [shots_a[i % 3] for i in range(10)] + [desk] * 12 + [shots_b[i % 3] for i in range(6)]
+    path = tmp_path / "desk.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (1280, 720))
+    for image in sequence:
+        writer.write(image)
+    writer.release()
+
+    pipe = Pipeline()
+    decisions = [pipe.feed(frame) for frame in VideoFileSource(path).frames()]
+    pipe.close()
+    accepted = [d.voucher.voucher_no for d in decisions if d.accepted and d.voucher is not None]
+    assert accepted == ["1111111111", "4444444444"]
+    assert [d.outcome for d in decisions[2:10]] == ["repeat"] * 8
+    assert all(d.frames == 2 and d.source == "ocr" for d in decisions if d.accepted)

@@ -111,3 +111,19 @@ def test_bad_municipality_option(samples: dict[str, Path], bad: str) -> None:
 def test_unknown_backend_is_a_usage_error(samples: dict[str, Path]) -> None:
     code, lines, err = run("--backend", "nope", samples["qr"])
     assert code == 2 and lines == [] and "zxing" in err
+
+
+def test_readme_example_sample_frame_then_decode(tmp_path: Path) -> None:
+    # The README's way to try it: write a sample frame, then decode it.
+    out = tmp_path / "voucher.jpg"
+    made = subprocess.run(
+        [sys.executable, "-m", "edge.capture.synthetic", str(out), "--seed", "3", "--municipality", "271004"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    code, [line], _ = run(out)
+    assert code == 0
+    assert line["voucher"] == {"municipality_code": "271004", "voucher_no": "0123456789", "dose": 1, "ticket_kind": "1"}
+    assert line["source"] == "ocr"
