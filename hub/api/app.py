@@ -25,6 +25,7 @@ from hub.api.controllers.audit import AuditApi, AuditPages
 from hub.api.controllers.certificates import CertificatePages, CertificatesApi, WellKnown
 from hub.api.controllers.clinic import ClinicApi, ClinicPages
 from hub.api.controllers.moves import MovePages, MovesApi
+from hub.api.controllers.quality import QualityApi, QualityPages
 from hub.api.controllers.records import RecordPages, RecordsApi
 from hub.api.controllers.residents import ResidentPages, ResidentsApi
 from hub.api.controllers.stations import EnrollmentApi, StationPages, StationsApi
@@ -148,6 +149,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             AccountPages, AccountsApi, ResidentPages, ResidentsApi, RecordPages, RecordsApi, AuditPages, AuditApi,
             VenuesApi,
             MovePages, MovesApi, StationPages, StationsApi, EnrollmentApi, ClinicPages, ClinicApi,
+            QualityPages, QualityApi,
             create_static_files_router(path="/static", directories=[HERE / "static"], name="static",
                                        include_in_schema=False),
         ],
