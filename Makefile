@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: system-packages venv
-	@echo "make demo is not built yet"; exit 1
+	$(BIN)/python -m provisioning.demo
 
 # Renders dashboards/*.dashboard.py and the provisioning files; the results are committed.
 dashboards: venv

@@ -19,17 +19,20 @@ def _help(argv: list[str]) -> str:
     return done.stdout
 
 
-def _subcommands(help_text: str) -> list[str]:
-    # argparse prints the choices of a subparser group as {a,b,c} on the usage line.
-    usage = help_text.split("\n\n", 1)[0]
-    match = re.search(r"\{([a-z0-9_,-]+)\}", usage)
+def _choices(help_text: str) -> list[str]:
+    # argparse lists a subparser group (or a positional with choices) as {a,b,c} under the positionals.
+    positionals = help_text.split("positional arguments:", 1)[1] if "positional arguments:" in help_text else ""
+    match = re.search(r"^\s+\{([a-z0-9_,-]+)\}", positionals, flags=re.MULTILINE)
     return match.group(1).split(",") if match else []
 
 
 def _walk(argv: list[str]) -> list[list[str]]:
     found = [argv]
-    for name in _subcommands(_help(argv)):
-        found.extend(_walk([*argv, name]))
+    for name in _choices(_help(argv)):
+        child = [*argv, name]
+        # A subcommand has a usage line of its own; a positional's choice just repeats the parent's help.
+        if _help(child).startswith("usage: " + " ".join(child)):
+            found.extend(_walk(child))
     return found
 
 
