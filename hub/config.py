@@ -32,6 +32,7 @@ class MqttSettings(msgspec.Struct, frozen=True):
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: Path | None = None  # the CA the broker's certificate must chain to (else the system's CAs)
 
 
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,6 +42,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ingest_database_url: str | None = None
     api_database_url: str | None = None
     mqtt_url: str | None = None
+    # For mqtts://: the deployment's own broker CA (`vrs-provision broker --tls` writes it as tls/ca.pem).
+    mqtt_ca_file: Path | None = None
     hub_key_file: Path | None = None
     secret_file: Path | None = None
     # Minimum days between dose n and dose n+1 per maker; closer gets a dose_interval_short warning.
@@ -72,7 +75,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def mqtt(self) -> MqttSettings:
         """The broker settings; requires VRS_MQTT_URL."""
-        return parse_mqtt_url(self.require("mqtt_url"))
+        settings = parse_mqtt_url(self.require("mqtt_url"))
+        return msgspec.structs.replace(settings, ca_file=self.mqtt_ca_file) if self.mqtt_ca_file else settings
 
     def database_url_for(self, role: str) -> str:
         """The URL a process of `role` ('ingest', 'api' or other) connects with."""
@@ -165,6 +169,8 @@ def _check(config: HubConfig) -> None:
             raise ConfigError(f"{_env_name(field)} must be a postgresql:// URL")
     if config.mqtt_url is not None:
         parse_mqtt_url(config.mqtt_url)
+    if config.mqtt_ca_file is not None and not config.mqtt_ca_file.is_file():
+        raise ConfigError(f"VRS_MQTT_CA_FILE: {config.mqtt_ca_file} does not exist")
     for maker, days in config.min_interval_days.items():
         if maker not in MAKERS:
             raise ConfigError(f"VRS_MIN_INTERVAL_DAYS: unknown maker {maker!r} (one of {', '.join(MAKERS)})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from pathlib import Path
 
@@ -25,6 +26,18 @@ ACL_FILE = "acl"
 CONF_FILE = "vrs.conf"
 SECRETS_DIR = "secrets"
 DEFAULT_HUB_USER = "vrs-hub"
+# Per-client limits (Mosquitto 2.0 has no publish-rate limit; the ingest schedules devices fairly instead).
+# A station's batch of 200 records is about 110 KB; anything far larger is not ours.
+MESSAGE_SIZE_LIMIT = 262144
+# A larger packet (payload plus topic and properties) gets its sender disconnected.
+MAX_PACKET_SIZE = MESSAGE_SIZE_LIMIT + 4096
+MAX_INFLIGHT_MESSAGES = 20
+# Queued beyond in-flight per client; what is dropped past these the stations resend (no signed ack came).
+MAX_QUEUED_MESSAGES = 10000
+MAX_QUEUED_BYTES = 256 * 1024 * 1024
+MAX_KEEPALIVE = 300
+# Sessions of stations taken out of service are forgotten instead of queueing acks forever.
+SESSION_EXPIRY = "14d"
 
 
 class BrokerPlan(msgspec.Struct, frozen=True):
@@ -35,6 +48,22 @@ class BrokerPlan(msgspec.Struct, frozen=True):
     hub_user: str = DEFAULT_HUB_USER
     port: int = 1883
     bind: str = "127.0.0.1"
+    # TLS (`--tls`): the listener on bind:port speaks only TLS; a plain one may be added on loopback.
+    tls: bool = False
+    tls_hosts: tuple[str, ...] = ()
+    ca_cert: Path | None = None
+    ca_key: Path | None = None
+    plain_loopback_port: int | None = None
+    max_connections: int = 10000
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def password_entry(user: str, password: str, *, salt: bytes | None = None,
@@ -70,16 +99,46 @@ def acl_text(hub_user: str) -> str:
 
 def broker_conf(plan: BrokerPlan) -> str:
     d = plan.directory
-    return (
+    text = (
         "# Written by vrs-provision broker; include it from mosquitto.conf.\n"
         "per_listener_settings false\n"
-        f"listener {plan.port} {plan.bind}\n"
         "allow_anonymous false\n"
         f"password_file {d / PASSWORD_FILE}\n"
         f"acl_file {d / ACL_FILE}\n"
-        # A station's batch of 200 records is about 110 KB; anything far larger is not ours.
-        "message_size_limit 262144\n"
+        f"message_size_limit {MESSAGE_SIZE_LIMIT}\n"
+        f"max_packet_size {MAX_PACKET_SIZE}\n"
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}\n"
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}\n"
+        f"max_queued_bytes {MAX_QUEUED_BYTES}\n"
+        f"max_keepalive {MAX_KEEPALIVE}\n"
+        f"persistent_client_expiration {SESSION_EXPIRY}\n"
+        f"listener {plan.port} {plan.bind}\n"
+        f"max_connections {plan.max_connections}\n"
     )
+    if plan.tls:
+        from provisioning.tls import BROKER_CERT, BROKER_KEY, CA_CERT, TLS_DIR
+
+        tls = d / TLS_DIR
+        text += (
+            f"cafile {tls / CA_CERT}\n"
+            f"certfile {tls / BROKER_CERT}\n"
+            f"keyfile {tls / BROKER_KEY}\n"
+            "tls_version tlsv1.2\n"
+        )
+        if plan.plain_loopback_port is not None:
+            text += f"listener {plan.plain_loopback_port} 127.0.0.1\nmax_connections {plan.max_connections}\n"
+    return text
+
+
+def check_plan(plan: BrokerPlan) -> None:
+    """Refuse plans that would expose plain MQTT beyond this machine."""
+    if not plan.tls and not is_loopback(plan.bind):
+        raise ProvisioningError(f"a plain MQTT listener on {plan.bind} would carry passwords and records in clear "
+                                "text: use --tls (a plain listener is only allowed on 127.0.0.1)")
+    if plan.plain_loopback_port is not None and not plan.tls:
+        raise ProvisioningError("--plain-port adds a loopback listener next to the TLS one; it needs --tls")
+    if plan.plain_loopback_port is not None and plan.plain_loopback_port == plan.port:
+        raise ProvisioningError("--plain-port must differ from the TLS listener's port")
 
 
 def _read_entries(path: Path) -> dict[str, str]:
@@ -105,8 +164,14 @@ def provision_broker(plan: BrokerPlan) -> list[str]:
             raise ProvisioningError(f"{user!r} is not a valid user name: use 1-64 of A-Z a-z 0-9 . _ -")
     if plan.hub_user in plan.stations:
         raise ProvisioningError(f"{plan.hub_user!r} is the hub's user name and cannot be a station")
+    check_plan(plan)
     done: list[str] = []
     plan.directory.mkdir(parents=True, exist_ok=True)
+    if plan.tls:
+        from provisioning.tls import provision_tls
+
+        hosts = plan.tls_hosts or ((plan.bind,) if plan.bind not in ("0.0.0.0", "::") else ())
+        done.extend(provision_tls(plan.directory, hosts, ca_cert=plan.ca_cert, ca_key=plan.ca_key)[1])
     secrets_dir = plan.directory / SECRETS_DIR
     secrets_dir.mkdir(mode=0o700, exist_ok=True)
     passwd = plan.directory / PASSWORD_FILE

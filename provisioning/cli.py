@@ -11,7 +11,7 @@ from provisioning import ProvisioningError
 
 STEPS = {
     "station": "create a station's Ed25519 key pair and TOML config, enroll it with the hub",
-    "broker": "write Mosquitto password and ACL entries for stations and the hub",
+    "broker": "write Mosquitto password and ACL entries for stations and the hub, and its TLS CA and certificate",
     "systemd": "write systemd units for the station daemon, the kiosk browser, the hub's ingest and API",
     "grafana": "write Grafana provisioning files (datasource and dashboards)",
 }
@@ -20,8 +20,10 @@ STEPS = {
 def _broker(args: argparse.Namespace) -> list[str]:
     from provisioning.broker import BrokerPlan, provision_broker
 
+    port = args.port if args.port is not None else (8883 if args.tls else 1883)
     plan = BrokerPlan(directory=args.dir, stations=tuple(args.station), hub_user=args.hub_user,
-                      port=args.port, bind=args.bind)
+                      port=port, bind=args.bind, tls=args.tls, tls_hosts=tuple(args.tls_host),
+                      ca_cert=args.ca_cert, ca_key=args.ca_key, plain_loopback_port=args.plain_port)
     return provision_broker(plan)
 
 
@@ -30,8 +32,18 @@ def _add_broker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--station", action="append", default=[], metavar="DEVICE_ID",
                    help="a station's device id (its MQTT user name); repeat for several")
     p.add_argument("--hub-user", default="vrs-hub", help="the hub ingest's MQTT user name (default vrs-hub)")
-    p.add_argument("--port", type=int, default=1883, help="listener port (default 1883)")
-    p.add_argument("--bind", default="127.0.0.1", help="listener address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listener port (default 1883, or 8883 with --tls)")
+    p.add_argument("--bind", default="127.0.0.1",
+                   help="listener address (default 127.0.0.1; anything but loopback needs --tls)")
+    p.add_argument("--tls", action="store_true",
+                   help="listen with TLS only; create a CA (or use --ca-cert/--ca-key) and the broker's certificate"
+                   " under DIR/tls")
+    p.add_argument("--tls-host", action="append", default=[], metavar="NAME",
+                   help="host name or address stations use to reach the broker (repeat; default: --bind)")
+    p.add_argument("--ca-cert", type=Path, help="an existing CA certificate (PEM) to sign the broker's certificate")
+    p.add_argument("--ca-key", type=Path, help="the private key of --ca-cert (PEM, unencrypted, EC)")
+    p.add_argument("--plain-port", type=int, metavar="PORT",
+                   help="with --tls: also a plain listener on 127.0.0.1:PORT (for an ingest on the same machine)")
 
 
 def _systemd(args: argparse.Namespace) -> list[str]:
