@@ -1,8 +1,9 @@
 """Finding, straightening and reading the voucher's 18-digit OCR-B line.
 
 OpenCV finds rows of evenly spaced, equally tall dark marks (the line's digits) at any rotation, cuts each
-row out along its own slant and perspective, and tesseract reads it with a digit whitelist in single-line
-mode. Only exactly 18 digits, each read with high confidence, come out: a digit is never guessed or fixed.
+row out along its own slant and perspective, and two independent readings must agree on all 18 digits:
+each glyph compared with the OCR-B digits drawn from Debian's font, and tesseract with a digit whitelist in
+single-line mode. A digit is never guessed or fixed: any doubt means no read.
 """
 
 from __future__ import annotations
@@ -406,25 +407,26 @@ class OcrLineReader:
         t = self.tuning
         reads: list[LineRead] = []
         for cand in find_line_candidates(grey, t):
-            best: tuple[float, str, Grey, bool] | None = None
+            ways: list[tuple[str, Grey, bool]] = []
             for flipped in (False, True):
                 crop = straighten(grey, cand, flipped=flipped, char_px=t.crop_char_px)
                 shape = self.read_shapes(crop)
-                if shape is not None and (best is None or shape[1] > best[0]):
-                    best = (shape[1], shape[0], crop, flipped)
-            if best is None:
-                if cand.marks == LINE_DIGITS:
-                    # Looks exactly like an OCR line but no digit is sure: reported, so that it can stop a
-                    # read of another voucher in the same frame.
+                if shape is not None:
+                    ways.append((shape[0], crop, flipped))
+            if len(ways) != 1:
+                # Nothing sure, or sure both ways up (a row of 0, 6, 8 and 9 reads upside down as well):
+                # either way the digits are not known. An 18-mark row is reported, so that it can stop a
+                # read of another voucher in the same frame.
+                if cand.marks == LINE_DIGITS or ways:
                     reads.append(LineRead("", False, "", cand, False))
                 continue
-            _, text, crop, flipped = best
-            seen = ""
+            text, crop, flipped = ways[0]
+            agreed, seen = False, ""
             for variant in (crop, _binarised(crop)):
                 seen, conf = self.read_crop(variant)
                 if seen == text and conf >= t.min_symbol_confidence:
+                    agreed = True
                     break
-            agreed = seen == text
             reads.append(LineRead(text, agreed, seen, cand, flipped))
         return reads
 

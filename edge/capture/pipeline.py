@@ -59,14 +59,16 @@ class Pipeline:
         use_ocr: bool = True,
     ) -> None:
         self.decoder = decoder if decoder is not None else make_decoder("zxing")
-        self.ocr = ocr if ocr is not None or not use_ocr else OcrLineReader()
+        self._owns_ocr = ocr is None and use_ocr
+        self.ocr = OcrLineReader() if self._owns_ocr else ocr
         self.municipality = municipality
         self.consensus = Consensus(rules if rules is not None else Rules())
 
     def close(self) -> None:
-        """Free tesseract."""
-        if self.ocr is not None:
+        """Free tesseract, if this pipeline made its own reader."""
+        if self.ocr is not None and self._owns_ocr:
             self.ocr.close()
+            self.ocr = None
 
     def reads(self, image: Image8) -> FrameReads:
         """Every valid read and every refused voucher-like text in one frame."""
