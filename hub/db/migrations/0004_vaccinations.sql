@@ -30,7 +30,6 @@ CREATE TABLE vaccination_history (
 );
 CREATE INDEX vaccination_history_key ON vaccination_history (municipality_code, voucher_no, dose);
 CREATE INDEX vaccination_history_voids ON vaccination_history (voids_record_id) WHERE voids_record_id IS NOT NULL;
-CREATE INDEX vaccination_history_venue ON vaccination_history (venue_id);
 CREATE TRIGGER vaccination_history_append_only BEFORE UPDATE OR DELETE ON vaccination_history
     FOR EACH ROW EXECUTE FUNCTION vrs_refuse_change();
 
@@ -54,8 +53,8 @@ CREATE TABLE vaccinations (
     registered_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (municipality_code, voucher_no, dose)
 );
-CREATE INDEX vaccinations_record ON vaccinations (record_id);
-CREATE INDEX vaccinations_venue ON vaccinations (venue_id);
+-- A venue's own records of a day (Q31, Q35).
+CREATE INDEX vaccinations_venue ON vaccinations (venue_id, administered_on);
 CREATE INDEX vaccinations_atena ON vaccinations (municipality_code, atena_no);
 
 -- Also how a record is found by its id alone: seen_records gives its municipality, then the history's
