@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,13 +141,16 @@ class PicameraSource:
         try:
             cam: Any = Picamera2()
             config = cam.create_video_configuration(
-                main={"size": size, "format": "RGB888"},
-                controls={"FrameRate": fps, "AfMode": 2},  # AfMode 2: continuous autofocus
+                main={"size": size, "format": "RGB888"}, controls={"FrameRate": fps}
             )
             cam.configure(config)
             cam.start()
         except Exception as exc:  # picamera2 raises bare RuntimeError/IndexError when no camera
             raise SourceError(f"the camera could not be started: {exc}") from exc
+        # Continuous autofocus (AfMode 2): autofocus misses were one of 2021's misread causes. A fixed-focus
+        # camera has no such control and works without it.
+        with contextlib.suppress(Exception):
+            cam.set_controls({"AfMode": 2})
         self._cam = cam
         self._open = True
 
