@@ -19,6 +19,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -107,8 +108,7 @@ def load(dsn: str, n: int, codes: list[str], secret: bytes) -> float:
 def one(conn: psycopg.Connection[Any], asking: str, q: moves.NewInquiry) -> tuple[float, int]:
     t0 = time.perf_counter()
     with scoped(conn, Scope.municipality(asking)):
-        iid = moves.create_inquiry(conn, asking, q, asked_by="bench")
-        answer = moves.run_inquiry(conn, iid, "bench")
+        answer = moves.ask(conn, asking, q, asked_by="bench")
     return (time.perf_counter() - t0) * 1000, len(answer.records) if answer.matches == 1 else -answer.matches
 
 
@@ -118,6 +118,8 @@ def main() -> None:
     parser.add_argument("--municipalities", type=int, default=200)
     parser.add_argument("--queries", type=int, default=2000, help="timed queries per method")
     args = parser.parse_args()
+    # A stopped run still stops its PostgreSQL and removes its files (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     secret = os.urandom(32)
     codes = [m.code for m in all_municipalities() if not m.is_ward][: args.municipalities]
     cluster = PgCluster(Path(tempfile.mkdtemp(prefix="vrs-bench-pg-", dir="/tmp")))

@@ -115,6 +115,13 @@ def run_inquiry(conn: Conn, inquiry_id: str, actor: str) -> InquiryAnswer:
     return msgspec.json.decode(text, type=InquiryAnswer)
 
 
+def ask(conn: Conn, municipality_code: str, q: NewInquiry, *, asked_by: str) -> InquiryAnswer:
+    """Record a consented inquiry and answer it, in one round trip to the server (pipeline mode)."""
+    with conn.pipeline():
+        inquiry_id = create_inquiry(conn, municipality_code, q, asked_by=asked_by)
+        return run_inquiry(conn, inquiry_id, asked_by)
+
+
 def choose_candidate(conn: Conn, inquiry_id: str, candidate_no: int, actor: str) -> InquiryAnswer:
     """Pick one of several matches; the answer then holds that person's records."""
     text = _call(conn, "SELECT vrs_inquiry_choose(%s, %s, %s)::text", (inquiry_id, candidate_no, actor))

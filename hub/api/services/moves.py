@@ -120,8 +120,7 @@ def start_inquiry(conn: psycopg.Connection[Any], own_code: str, data: InquiryInp
                   now: dt.datetime) -> moves.InquiryAnswer:
     """Record the consented inquiry and answer it (once)."""
     new = check_inquiry(data, own_code=own_code, secret=secret, actor=actor, now=now)
-    inquiry_id = moves.create_inquiry(conn, own_code, new, asked_by=actor)
-    return moves.run_inquiry(conn, inquiry_id, actor)
+    return moves.ask(conn, own_code, new, asked_by=actor)
 
 
 def choose(conn: psycopg.Connection[Any], own_code: str, inquiry_id: str, candidate_no: int,
