@@ -156,6 +156,10 @@ def test_the_path_stays_narrow(hub_db: str, moved_person: Station, api: Any, sec
     # The candidate list (the other municipality's 宛名番号) is not readable by the API role at all.
     with pytest.raises(psycopg.errors.InsufficientPrivilege), scoped(api, Scope.municipality(NEW)):
         api.execute("SELECT * FROM transfer_inquiry_candidates")
+    # The helpers behind the three functions cannot be called directly.
+    for call in ("SELECT vrs_inquiry_open(gen_random_uuid())", "SELECT vrs_mask_name('x')"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), scoped(api, Scope.municipality(NEW)):
+            api.execute(call)
     # Another municipality's inquiry id is unknown; a venue scope cannot run one.
     with scoped(api, Scope.municipality(NEW)):
         iid = moves.create_inquiry(api, NEW, consented(method="my_number",

@@ -158,3 +158,14 @@ def test_moved_out_and_deceased_flags(moved: tuple[Any, dict[str, str]], client_
     assert a.get(f"{base}/A002").json()["resident"]["status"] == "active"
     actions = [e["action"] for e in a.get("/api/v1/audit/").json()]
     assert actions.count("resident_movement") == 2
+
+
+def test_the_inquiry_form_needs_its_csrf_token(moved: tuple[Any, dict[str, str]]) -> None:
+    b, _ = moved
+    form = {"from_municipality_code": MUNI_A, "my_number": MY_NUMBER, "consent_kind": "written",
+            "consent_given_by": "本人"}
+    assert b.post("/moves/inquiries", data=form).status_code == 403
+    assert b.post("/moves/inquiries", data={**form, "_csrf": "forged"}).status_code == 403
+    assert b.get(f"/api/v1/municipalities/{MUNI_B}/transfer-inquiries").json() == []
+    page = b.get("/moves")
+    assert page.status_code == 200 and 'name="_csrf"' in page.text
