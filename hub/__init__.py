@@ -12,4 +12,5 @@ Exceptions (hub.errors)::
      +-- ConflictError          an id is already taken (venue add, device add)
      +-- IngestError            base of what the ingest refuses
           +-- BatchRefused      a whole batch is refused before anything is written (.reason)
+     +-- BackupError            a backup cannot be written or restored (secret, file, audit chain, target)
 """

@@ -360,6 +360,44 @@ def _certificate_revoke(args: argparse.Namespace, config: HubConfig) -> int:
     return 0 if done else 1
 
 
+def _args_backup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="the backup file to write (mode 0600)")
+    p.add_argument("--recipient", type=Path, help="encrypt to this X25519 public key (from `vrs-hub keys "
+                   "backup-identity`) instead of a passphrase (VRS_BACKUP_PASSPHRASE or asked)")
+    p.add_argument("--allow-broken-audit", action="store_true",
+                   help="back up even though the audit log does not verify (such a backup will not restore)")
+
+
+def _backup(args: argparse.Namespace, config: HubConfig) -> int:
+    """Back up the database (pg_dump) and the hub's key files into one encrypted file."""
+    from hub.ops.commands import backup_command
+
+    return backup_command(config, args.out, recipient=args.recipient, allow_broken_audit=args.allow_broken_audit)
+
+
+def _args_restore(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, help="a file written by `vrs-hub backup`")
+    p.add_argument("--identity", type=Path, help="the X25519 identity the backup was encrypted to")
+
+
+def _restore(args: argparse.Namespace, config: HubConfig) -> int:
+    """Restore a backup into an empty database and write the key files; refused if its audit log does not verify."""
+    from hub.ops.commands import restore_command
+
+    return restore_command(config, args.file, identity=args.identity)
+
+
+def _args_backup_identity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, help="where to write the private identity (its public half goes to FILE.pub)")
+
+
+def _backup_identity(args: argparse.Namespace, config: HubConfig) -> int:
+    """Create an X25519 key pair for backups encrypted to a public key (keep the private half off the hub)."""
+    from hub.ops.commands import new_identity
+
+    return new_identity(args.file)
+
+
 COMMANDS: list[Command] = [
     Command(("migrate",), _migrate),
     Command(("ingest",), _ingest, _args_ingest),
@@ -379,6 +417,9 @@ COMMANDS: list[Command] = [
     Command(("certificate", "rotate-key"), _certificate_rotate_key),
     Command(("certificate", "jwks"), _certificate_jwks),
     Command(("certificate", "revoke"), _certificate_revoke, _args_certificate_revoke),
+    Command(("backup",), _backup, _args_backup),
+    Command(("restore",), _restore, _args_restore),
+    Command(("keys", "backup-identity"), _backup_identity, _args_backup_identity),
 ]
 
 

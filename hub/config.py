@@ -53,6 +53,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # How many queued batches one database transaction may take at most (throughput during a backlog).
     ingest_group_batches: int = 256
     log_level: str = "INFO"
+    # `vrs-hub backup`/`restore` with a passphrase (else asked on the terminal); prefer the environment.
+    backup_passphrase: str | None = None
     # The admin API (`vrs-hub serve`): where it listens, how many worker processes, and TLS when both
     # certificate and key are given (session cookies then get the Secure flag).
     api_host: str = "127.0.0.1"

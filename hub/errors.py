@@ -46,3 +46,7 @@ class BatchRefused(IngestError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class BackupError(HubError):
+    """A backup cannot be written or restored: wrong passphrase, altered file, broken audit chain, target not empty."""
