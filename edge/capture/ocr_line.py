@@ -408,8 +408,9 @@ class OcrLineReader:
         reads: list[LineRead] = []
         for cand in find_line_candidates(grey, t):
             ways: list[tuple[str, Grey, bool]] = []
-            for flipped in (False, True):
-                crop = straighten(grey, cand, flipped=flipped, char_px=t.crop_char_px)
+            level = straighten(grey, cand, flipped=False, char_px=t.crop_char_px)
+            # Upside down is the same cut turned half a turn (the slant is the same both ways up).
+            for flipped, crop in ((False, level), (True, np.asarray(cv2.rotate(level, cv2.ROTATE_180), np.uint8))):
                 shape = self.read_shapes(crop)
                 if shape is not None:
                     ways.append((shape[0], crop, flipped))
