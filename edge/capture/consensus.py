@@ -15,7 +15,10 @@ from typing import Literal
 from protocol import Voucher
 
 Source = Literal["qr", "nw7", "ocr"]
-Outcome = Literal["accepted", "idle", "waiting", "repeat", "conflict", "invalid"]
+Outcome = Literal["accepted", "idle", "unclear", "waiting", "repeat", "conflict", "invalid"]
+"""accepted: register it. idle: nothing in view. unclear: something voucher-like, not read with certainty
+yet (hold still). waiting: read once, needs another agreeing frame. repeat: the voucher just accepted is
+still in view. conflict: frames or vouchers disagree. invalid: a voucher was read but is not valid."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Refusal:
 
     source: Source
     reason: str
+    unsure: bool = False  # not a verdict on the voucher: the reading itself was not certain
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,10 @@ class Consensus:
         return None
 
     def _nothing(self, frame: FrameReads) -> Decision:
-        if frame.refusals:
-            reasons = "; ".join(dict.fromkeys(f"{f.source}: {f.reason}" for f in frame.refusals))
+        definite = [f for f in frame.refusals if not f.unsure]
+        if definite:
+            reasons = "; ".join(dict.fromkeys(f"{f.source}: {f.reason}" for f in definite))
             return Decision("invalid", f"no valid voucher: {reasons}")
+        if frame.refusals:
+            return Decision("unclear", f"{frame.refusals[0].reason}; hold the voucher still")
         return Decision("idle", "no voucher in view")

@@ -27,7 +27,7 @@ Image8 = npt.NDArray[np.uint8]
 NW7_DIGITS = 10
 
 # Most informative first: when a sequence never reaches a read, the reason given is the strongest seen.
-_PRIORITY = {"conflict": 0, "invalid": 1, "waiting": 2, "repeat": 3, "idle": 4, "accepted": -1}
+_PRIORITY = {"conflict": 0, "invalid": 1, "waiting": 2, "unclear": 3, "repeat": 4, "idle": 5, "accepted": -1}
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Pipeline:
                     size = line.candidate.char_px
                     if any(0.7 < size / other < 1.4 for other in sure):
                         unclear += 1
-                    refusals.append(Refusal("ocr", "an OCR line was seen but not read with certainty"))
+                    refusals.append(Refusal("ocr", "an OCR line was seen but not read with certainty", unsure=True))
                     continue
                 if len(line.text) != LINE_DIGITS:  # never let a short line pass as an NW-7 number
                     continue

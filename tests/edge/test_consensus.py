@@ -177,3 +177,11 @@ def test_two_misreads_right_after_an_acceptance_are_refused() -> None:
     assert c.observe(ocr(A), 0.1).accepted
     assert c.observe(ocr(A_MISREAD), 0.2).outcome == "conflict"
     assert c.observe(ocr(A_MISREAD), 0.3).outcome == "conflict"
+
+
+def test_a_line_seen_but_not_read_surely_is_unclear_not_invalid() -> None:
+    frame = FrameReads(refusals=(Refusal("ocr", "an OCR line was seen but not read with certainty", unsure=True),))
+    d = Consensus().observe(frame, 0.0)
+    assert d.outcome == "unclear" and "hold the voucher still" in d.reason
+    both = FrameReads(refusals=(*frame.refusals, Refusal("qr", "code 271276 is a ward")))
+    assert Consensus().observe(both, 0.0).outcome == "invalid"
