@@ -176,7 +176,8 @@ def validate_record(raw: bytes | msgspec.Raw, *, today: datetime.date) -> Record
         record = msgspec.json.decode(raw, type=Record)
     except msgspec.ValidationError as error:
         raise RecordError(INVALID_FIELD, _field_of(error), str(error)) from error
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        # msgspec raises UnicodeDecodeError (not one of its own) for an unknown key that is not UTF-8.
         raise RecordError(INVALID_FIELD, "", f"not JSON: {error}") from error
 
     if not is_municipality(record.municipality_code):
@@ -228,7 +229,7 @@ def peek_record_id(raw: bytes | msgspec.Raw) -> str | None:
     """The record_id of a record that may fail validation, so a rejection can name it; None if unreadable."""
     try:
         return msgspec.json.decode(raw, type=_IdOnly).record_id
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return None
 
 
@@ -238,7 +239,7 @@ def decode_batch(payload: bytes) -> Batch:
         raise BatchError(f"batch is {len(payload)} bytes; the limit is {MAX_TOKEN_BYTES}")
     try:
         batch = msgspec.json.decode(payload, type=Batch)
-    except msgspec.MsgspecError as error:
+    except (msgspec.MsgspecError, UnicodeDecodeError) as error:  # see validate_record
         raise BatchError(f"not a batch: {error}") from error
     _check_batch(batch)
     return batch
@@ -306,5 +307,5 @@ def decode_ack(payload: bytes) -> Ack:
         raise BatchError(f"ack is {len(payload)} bytes; the limit is {MAX_TOKEN_BYTES}")
     try:
         return msgspec.json.decode(payload, type=Ack)
-    except msgspec.MsgspecError as error:
+    except (msgspec.MsgspecError, UnicodeDecodeError) as error:  # see validate_record
         raise BatchError(f"not an ack: {error}") from error

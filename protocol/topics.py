@@ -88,5 +88,5 @@ def decode_status(payload: bytes) -> StationStatus:
     """Parse a status message, or raise BatchError when it is not one."""
     try:
         return msgspec.json.decode(payload, type=StationStatus)
-    except msgspec.MsgspecError as error:
+    except (msgspec.MsgspecError, UnicodeDecodeError) as error:  # non-UTF-8 keys, see records.validate_record
         raise BatchError(f"status message is not valid: {error}") from error
