@@ -35,7 +35,7 @@ from hub.api.identity import ROLE_LABELS
 from hub.api.services import tokens
 from hub.api.settings import ApiSettings
 from hub.db.connect import pool as make_pool
-from protocol.records import MAKER_LABELS, STATUS_LABELS
+from protocol.records import JST, MAKER_LABELS, STATUS_LABELS
 
 HERE = Path(__file__).parent
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -140,6 +140,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         engine.engine.globals["CSRF_FIELD"] = tokens.CSRF_FIELD
         engine.engine.globals["MAKER_JA"] = MAKER_LABELS
         engine.engine.globals["STATUS_JA"] = STATUS_LABELS
+        engine.engine.globals["JST"] = JST
 
     engine_config.engine_callback = _template_globals
 

@@ -82,13 +82,20 @@ def user_by_name(conn: psycopg.Connection[Any], username: str) -> UserRow | None
 
 def user_by_session(conn: psycopg.Connection[Any], session_hash: bytes, now: dt.datetime,
                     idle: dt.timedelta) -> UserRow | None:
-    """The enabled user of a live session, sliding its idle expiry forward; None when there is none."""
+    """The enabled user of a live session; None when there is none.
+
+    The idle expiry slides forward, but the row is rewritten at most once a minute: a busy clerk's every
+    click must not cost a write.
+    """
     with conn.cursor(row_factory=class_row(UserRow)) as cur:
         return cur.execute(
-            f"UPDATE sessions s SET last_seen_at = %(now)s,"
-            f" expires_at = least(s.created_at + interval '12 hours', %(now)s + %(idle)s)"
-            f" FROM users u WHERE s.session_hash = %(h)s AND s.expires_at > %(now)s"
-            f" AND u.user_id = s.user_id AND NOT u.disabled RETURNING {_USER_COLUMNS}",
+            f"WITH live AS (SELECT {_USER_COLUMNS} FROM sessions s JOIN users u ON u.user_id = s.user_id"
+            "  WHERE s.session_hash = %(h)s AND s.expires_at > %(now)s AND NOT u.disabled),"
+            " touch AS (UPDATE sessions SET last_seen_at = %(now)s,"
+            "  expires_at = least(created_at + interval '12 hours', %(now)s + %(idle)s)"
+            "  WHERE session_hash = %(h)s AND last_seen_at < %(now)s - interval '1 minute'"
+            "  AND EXISTS (SELECT 1 FROM live))"
+            " SELECT * FROM live",
             {"h": session_hash, "now": now, "idle": idle},
         ).fetchone()
 

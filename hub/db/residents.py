@@ -145,6 +145,7 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
             params,
         ).rowcount
     matched = match_unmatched_records(conn, municipality_code)
+    forget_coverage(conn, municipality_code)
     return ApplyCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated,
                        flagged_missing=flagged, matched_records=matched)
 
@@ -242,7 +243,8 @@ def search(conn: Conn, municipality_code: str, *, atena_no: str | None = None, v
                      " AND v.voucher_no = %(voucher)s))")
         params["voucher"] = voucher_no
     if kana_prefix:
-        where.append("r.name_kana_norm LIKE %(kana)s")
+        where.append("r.name_kana_norm ~>=~ %(kana_from)s AND r.name_kana_norm LIKE %(kana)s")
+        params["kana_from"] = kana_prefix
         params["kana"] = kana_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     if birth_date:
         where.append("r.birth_date = %(birth)s")
@@ -310,14 +312,49 @@ def history_of(conn: Conn, municipality_code: str, vouchers: list[str]) -> list[
 
 
 class Coverage(msgspec.Struct, frozen=True):
-    """Share of active residents with a vaccinated dose n."""
+    """Share of active residents with a vaccinated dose n, as computed at `computed_at`."""
 
     residents: int
     by_dose: list[tuple[int, int]]  # (dose, residents with that dose vaccinated)
     unmatched_records: int
+    computed_at: dt.datetime
 
 
-def coverage(conn: Conn, municipality_code: str) -> Coverage:
+def coverage(conn: Conn, municipality_code: str, now: dt.datetime, max_age: dt.timedelta) -> Coverage:
+    """Coverage from the cache when it is younger than `max_age`, else computed afresh and cached.
+
+    When another request is already recomputing it, a stale copy is good enough for this one.
+    """
+    row = conn.execute(
+        "SELECT residents, by_dose, unmatched_records, computed_at FROM coverage_cache WHERE municipality_code = %s",
+        (municipality_code,),
+    ).fetchone()
+    cached = None if row is None else Coverage(int(row[0]), [(int(d), int(n)) for d, n in row[1]], int(row[2]),
+                                               row[3])
+    if cached is not None and now - cached.computed_at < max_age:
+        return cached
+    locked = conn.execute("SELECT pg_try_advisory_xact_lock(hashtextextended('vrs_coverage:' || %s, 0))",
+                          (municipality_code,)).fetchone()
+    if cached is not None and not (locked and locked[0]):
+        return cached
+    fresh = compute_coverage(conn, municipality_code, now)
+    conn.execute(
+        "INSERT INTO coverage_cache (municipality_code, computed_at, residents, by_dose, unmatched_records)"
+        " VALUES (%s, %s, %s, %s::jsonb, %s) ON CONFLICT (municipality_code) DO UPDATE SET"
+        " computed_at = excluded.computed_at, residents = excluded.residents, by_dose = excluded.by_dose,"
+        " unmatched_records = excluded.unmatched_records",
+        (municipality_code, fresh.computed_at, fresh.residents, msgspec.json.encode(fresh.by_dose).decode(),
+         fresh.unmatched_records),
+    )
+    return fresh
+
+
+def forget_coverage(conn: Conn, municipality_code: str) -> None:
+    """Drop the cached coverage (after an import or a correction changed what it counts)."""
+    conn.execute("DELETE FROM coverage_cache WHERE municipality_code = %s", (municipality_code,))
+
+
+def compute_coverage(conn: Conn, municipality_code: str, now: dt.datetime) -> Coverage:
     total_row = conn.execute(
         "SELECT count(*) FROM residents WHERE municipality_code = %s AND status = 'active'", (municipality_code,)
     ).fetchone()
@@ -332,7 +369,7 @@ def coverage(conn: Conn, municipality_code: str) -> Coverage:
     ).fetchone()
     assert total_row is not None and unmatched is not None
     return Coverage(residents=int(total_row[0]), by_dose=[(int(d), int(n)) for d, n in by_dose],
-                    unmatched_records=int(unmatched[0]))
+                    unmatched_records=int(unmatched[0]), computed_at=now)
 
 
 def count(conn: Conn, municipality_code: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import Any
 
@@ -22,6 +23,8 @@ from hub.files import DateError, nfkc, parse_date
 from hub.files.text import kana_key
 from protocol.records import japan_today
 
+# Coverage is a pass over every resident: pages show a copy at most this old (imports drop it at once).
+COVERAGE_MAX_AGE = dt.timedelta(seconds=60)
 STATUS_LABELS = {
     "active": "在住", "moved_out": "転出", "deceased": "死亡", "missing_from_full_import": "全件取込に無し",
 }
@@ -51,6 +54,7 @@ class CoverageView(msgspec.Struct):
     residents: int
     doses: list[dict[str, Any]]
     unmatched_records: int
+    computed_at: dt.datetime
 
 
 class UploadForm(msgspec.Struct):
@@ -80,9 +84,10 @@ def _search(caller: Caller, code: str, q: SearchQuery, limit: int = 100,
 
 
 def _coverage(caller: Caller, code: str) -> CoverageView:
-    cov = residents_db.coverage(caller.conn, code)
+    cov = residents_db.coverage(caller.conn, code, caller.now, COVERAGE_MAX_AGE)
     return CoverageView(
         municipality_code=code, residents=cov.residents, unmatched_records=cov.unmatched_records,
+        computed_at=cov.computed_at,
         doses=[{"dose": d, "residents": n, "share": (n / cov.residents) if cov.residents else 0.0}
                for d, n in cov.by_dose],
     )

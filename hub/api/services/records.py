@@ -17,6 +17,7 @@ import psycopg
 from hub.api.errors import InvalidInput, NotFound
 from hub.db import aggregates, audit, certificates, vaccinations
 from hub.db import records as records_db
+from hub.db import residents as residents_db
 from hub.db.versions import Key, Version, aggregate_deltas, version_of
 from hub.files import FileFormatError, ImportedRecord, ImportSetupError, ProgressCallback, scan_records
 from hub.files.encoding import BinaryReader
@@ -85,6 +86,8 @@ def _apply(conn: psycopg.Connection[Any], registers: Sequence[Record], voids: Se
     certificates.revoke_for_records(conn, [k for k, v in after.items() if before.get(k) is not None
                                            and v != before.get(k)])
     aggregates.apply_deltas(conn, aggregate_deltas(before, after))
+    for code in {k[0] for k in keys}:
+        residents_db.forget_coverage(conn, code)
     return matches
 
 
