@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.openapi import OpenAPIConfig
@@ -18,6 +18,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
 
 from hub.api.context import ApiState, provide_caller, provide_db
 from hub.api.controllers.accounts import AccountPages, AccountsApi
@@ -109,11 +110,23 @@ async def check_csrf(request: Request[Any, Any, Any]) -> None:
         raise CsrfRejected("missing or wrong CSRF token")
 
 
-async def add_security_headers(response: Response[Any]) -> Response[Any]:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.setdefault("cache-control", "no-store")
-    return response
+# Sent only when served over TLS (VRS_API_TLS_CERT): browsers then refuse plain HTTP to the hub for a year.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A before_send hook: every answer gets the headers, also redirects, error pages and 404s, which are
+    made by exception handlers and never pass an after_request hook."""
+    extra = {**SECURITY_HEADERS, "cache-control": "no-store", **({"strict-transport-security": HSTS} if hsts else {})}
+
+    async def add(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            for name, value in extra.items():
+                if name not in headers:
+                    headers[name] = value
+
+    return add
 
 
 def create_app(settings: ApiSettings) -> Litestar:
@@ -161,7 +174,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         state=on_startup_state(),
         lifespan=[lifespan],
         before_request=check_csrf,
-        after_request=add_security_headers,
+        before_send=[security_headers(hsts=settings.secure_cookies)],
         exception_handlers={
             NotAuthenticated: _on_not_authenticated,
             NotFound: _on_not_found,
