@@ -3,6 +3,7 @@ worker process calls (it rebuilds the configuration from the same environment th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from litestar import Litestar
@@ -10,6 +11,7 @@ from litestar import Litestar
 from hub.api.app import create_app
 from hub.api.settings import ApiSettings
 from hub.config import HubConfig, load_config
+from hub.errors import ConfigError
 from hub.keys import load_secret
 
 
@@ -29,12 +31,24 @@ def app_from_environment() -> Litestar:
     return create_app(settings_from_config(load_config(os.environ)))
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(config: HubConfig, *, host: str, port: int, workers: int) -> None:
     """Serve the admin pages and API until interrupted (checks the configuration first)."""
     from granian import Granian
     from granian.constants import Interfaces
 
     settings_from_config(config)
+    if config.api_tls_cert is None and not _is_loopback(host):
+        raise ConfigError(f"plain HTTP on {host} would carry passwords and residents' data in clear text: set "
+                          "VRS_API_TLS_CERT and VRS_API_TLS_KEY, or listen on 127.0.0.1 behind a TLS proxy")
     Granian(
         "hub.api.serve:app_from_environment",
         factory=True,

@@ -113,3 +113,15 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(api_settings: ApiSet
                         headers={"x-csrf-token": csrf})
         assert r.status_code == 413
         check_headers("upload", r)
+
+
+def test_plain_http_is_served_only_on_loopback(hub_env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vrs_hub = str(Path(sys.executable).with_name("vrs-hub"))
+    done = subprocess.run([vrs_hub, "serve", "--host", "0.0.0.0", "--port", "1"], env={**os.environ, **hub_env},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "clear text" in done.stderr and "VRS_API_TLS_CERT" in done.stderr
