@@ -62,9 +62,8 @@ class TokenInfo(msgspec.Struct):
     revoked: bool
 
 
-def _cookie(request: Request[Any, Any, Any], db_secure: bool, key: str, value: str, max_age: int) -> Cookie:
-    return Cookie(key=key, value=value, httponly=True, samesite="strict", secure=db_secure, path="/",
-                  max_age=max_age)
+def _cookie(secure: bool, key: str, value: str, max_age: int) -> Cookie:
+    return Cookie(key=key, value=value, httponly=True, samesite="strict", secure=secure, path="/", max_age=max_age)
 
 
 def _login_page(db: Db, request: Request[Any, Any, Any], error: str = "", status: int = 200,
@@ -74,7 +73,7 @@ def _login_page(db: Db, request: Request[Any, Any, Any], error: str = "", status
         "login.html",
         context={"csrf": tokens.csrf_token(db.state.csrf_key, login_cookie), "error": error, "username": username},
         status_code=status,
-        cookies=[_cookie(request, db.state.settings.secure_cookies, tokens.LOGIN_COOKIE, login_cookie, 3600)],
+        cookies=[_cookie(db.state.settings.secure_cookies, tokens.LOGIN_COOKIE, login_cookie, 3600)],
     )
 
 
@@ -109,8 +108,7 @@ class AccountPages(Controller):
             return _login_page(db, request, "ユーザー名またはパスワードが違います。", 401, data.username)
         secure = db.state.settings.secure_cookies
         return Redirect("/", status_code=303, cookies=[
-            _cookie(request, secure, tokens.SESSION_COOKIE, result.session_id,
-                    int(accounts.SESSION_LIFETIME.total_seconds())),
+            _cookie(secure, tokens.SESSION_COOKIE, result.session_id, int(accounts.SESSION_LIFETIME.total_seconds())),
             Cookie(key=tokens.LOGIN_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict",
                    secure=secure),
         ])

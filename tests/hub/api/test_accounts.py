@@ -132,3 +132,19 @@ def test_role_bindings_are_checked(hub_db: str, users: dict[str, str]) -> None:
 def test_api_role_cannot_touch_accounts_as_ingest(hub_db: str) -> None:
     with connect(hub_db, "vrs_ingest") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("SELECT * FROM users")
+
+
+def test_cookies_are_secure_when_served_over_tls(api_settings: Any, users: dict[str, str]) -> None:
+    import msgspec
+    from litestar.testing import TestClient
+
+    from hub.api.app import create_app
+
+    tls = msgspec.structs.replace(api_settings, secure_cookies=True)
+    with TestClient(app=create_app(tls), base_url="https://testserver.local") as client:
+        page = client.get("/login")
+        assert "Secure" in page.headers["set-cookie"]
+        r = client.post("/login", data={"username": "clerk_a", "password": PASSWORD, "_csrf": csrf_of(page.text)},
+                        follow_redirects=False)
+        session = next(c for c in r.headers.get_list("set-cookie") if c.startswith("vrs_session="))
+        assert "Secure" in session and "HttpOnly" in session
