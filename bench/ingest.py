@@ -6,7 +6,7 @@ on PostgreSQL, all on this machine; prints one JSON line. Run from the repositor
 Modes, each against a freshly migrated database and fresh ingest process(es):
 - drain: every station publishes its backlog at once in full batches of 200 records;
 - live: one record per batch, each station keeping `--window` batches unanswered at most (closed loop);
-- drain2: the drain with two ingest workers sharing the subscription (`split`: records each one stored).
+- drain2, live2: the same with two ingest workers sharing the subscription (`split`: records each stored).
 records_per_s counts records committed and acked (first publish to last ack); latency is publish to
 ack per batch (every ack verified in the drain modes, one in 20 in live mode, where checking them
 all would take a third of the CPU the hub needs); lost = sent but not stored, duplicated = stored
@@ -268,7 +268,7 @@ def main() -> None:
     ap.add_argument("--live-records", type=int, default=20_000, help="records (= batches) in the live mode")
     ap.add_argument("--stations", type=int, default=20)
     ap.add_argument("--window", type=int, default=25, help="live mode: unanswered batches per station")
-    ap.add_argument("--modes", default="drain,live,drain2")
+    ap.add_argument("--modes", default="drain,live,drain2,live2")
     ap.add_argument("--group", type=int, default=GROUP_BATCHES, help="VRS_INGEST_GROUP_BATCHES of the ingest")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vrs-bench-"))
@@ -292,11 +292,14 @@ def main() -> None:
         if "drain2" in modes:
             out["drain2"] = run_mode(cluster, broker, work, "drain2", records=args.records, per_batch=200,
                                      stations_n=args.stations, workers=2, window=None, group=args.group)
+        if "live2" in modes:
+            out["live2"] = run_mode(cluster, broker, work, "live2", records=args.live_records, per_batch=1,
+                                    stations_n=args.stations, workers=2, window=args.window, group=args.group)
         copy_dsn = cluster.create_database("bench_copy")
         with connect(copy_dsn, None) as conn:
             migrate(conn)
         out["copy_records_per_s"] = round(copy_rate(copy_dsn, args.records))
-        for m in ("drain", "live", "drain2"):
+        for m in ("drain", "live", "drain2", "live2"):
             if m in out:
                 out[m]["ratio_to_copy"] = round(out[m]["records_per_s"] / out["copy_records_per_s"], 3)
         print(json.dumps(out, ensure_ascii=False))

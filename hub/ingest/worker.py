@@ -46,6 +46,9 @@ log = logging.getLogger("hub.ingest")
 # Unacknowledged messages the broker may have in flight to this worker (MQTT 5 Receive Maximum).
 RECEIVE_MAXIMUM = 1000
 KEEPALIVE_SECONDS = 30
+# Immediate retries of a transaction that lost a race (deadlock, serialization, unique key) before
+# its batches are treated as content errors.
+MAX_CONFLICT_RETRIES = 5
 # A group also stops growing at this many payload bytes (about 7,000 records): a transaction of a
 # backlog stays short enough to retry cheaply and to keep its JSON documents small.
 MAX_GROUP_BYTES = 4 * 1024 * 1024
@@ -169,6 +172,7 @@ class IngestWorker:
         A lost connection or a restarted server rolls the transaction back, so running it again is safe.
         """
         backoff = Backoff()
+        conflicts = 0
         while True:
             try:
                 if self._db is None or self._db.closed:
@@ -177,8 +181,14 @@ class IngestWorker:
                     # must reach the WAL before it returns.
                     self._db.execute("SET synchronous_commit TO on")
                 return work(self._db)
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+                    psycopg.errors.UniqueViolation):
+                # Concurrent writers: the retry sees the other's committed rows. A conflict that comes
+                # back every time is not a race but the content: let the caller isolate the batch.
                 self.counters.db_retries += 1
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    raise
                 continue
             except psycopg.OperationalError as exc:
                 self.counters.db_retries += 1
