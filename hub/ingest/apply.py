@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import psycopg
 
-from hub.db import aggregates, devices, vaccinations
+from hub.db import aggregates, certificates, devices, vaccinations
 from hub.db.scoped import Scope, scoped
 from hub.db.versions import Key, Version, aggregate_deltas, latest, version_of
 from hub.ingest.dose_warnings import RecordWarning, dose_warnings, resident_warnings
@@ -128,6 +128,8 @@ def apply_in_transaction(
                                                    atena_no=match.atena_no if match else None))
     deletes = [k for k, now in after.items() if now is None and before[k] is not None]
     vaccinations.write_current(conn, upserts, deletes, fresh={k for k, v in before.items() if v is None})
+    # A certificate listing a record that was overwritten or voided no longer tells the truth.
+    certificates.revoke_for_records(conn, [k for k, now in after.items() if before[k] is not None and now != before[k]])
     aggregates.apply_deltas(conn, aggregate_deltas(before, after))
     last_seq: dict[str, int] = {}
     for batch in batches:
