@@ -153,11 +153,39 @@ def _device_revoke(args: argparse.Namespace, config: HubConfig) -> int:
     return 0
 
 
+def _args_keys_show(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all", action="store_true", help="a JWKS of every key stations may need: current, prepared "
+                   "next (during a rotation) and retired")
+
+
 def _keys_show(args: argparse.Namespace, config: HubConfig) -> int:
     """Print the hub's ack-signing public key as one JWK JSON object on one line (stations verify acks with it)."""
     from hub.keys import hub_public_jwk
+    from hub.ops.ack_keys import published
 
-    print(json.dumps(hub_public_jwk(config.require("hub_key_file")), separators=(",", ":")))
+    key_file = config.require("hub_key_file")
+    shown = published(key_file) if args.all else hub_public_jwk(key_file)
+    print(json.dumps(shown, separators=(",", ":")))
+    return 0
+
+
+def _args_keys_rotate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prepare", action="store_true", help="step 1: create the next key; then give every station "
+                   "the output of `vrs-hub keys show --all`")
+
+
+def _keys_rotate(args: argparse.Namespace, config: HubConfig) -> int:
+    """Rotate the ack-signing key in two steps (--prepare, then without it); restart the ingest after step 2."""
+    from hub.ops.ack_keys import activate, next_path, prepare
+
+    key_file = config.require("hub_key_file")
+    if args.prepare:
+        created = prepare(key_file)
+        print(("created" if created else "kept") + f" the next key {next_path(key_file)}; install `vrs-hub keys show "
+              "--all` on every station, then run `vrs-hub keys rotate`")
+    else:
+        activate(key_file)
+        print(f"{key_file} now holds the new key; restart `vrs-hub ingest` so that it signs with it")
     return 0
 
 
@@ -404,7 +432,8 @@ COMMANDS: list[Command] = [
     Command(("venue", "add"), _venue_add, _args_venue_add),
     Command(("device", "add"), _device_add, _args_device_add),
     Command(("device", "revoke"), _device_revoke, _args_device_revoke),
-    Command(("keys", "show"), _keys_show),
+    Command(("keys", "show"), _keys_show, _args_keys_show),
+    Command(("keys", "rotate"), _keys_rotate, _args_keys_rotate),
     Command(("export-records",), _export_records, _args_export),
     Command(("rebuild-aggregates",), _rebuild_aggregates),
     Command(("serve",), _serve, _args_serve),

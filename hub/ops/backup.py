@@ -34,14 +34,17 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hub.db import audit
 from hub.db.connect import connect
 from hub.errors import BackupError
+from hub.ops.ack_keys import next_path, retired_path
 
 FORMAT = 1
 DUMP = "database.dump"
 MANIFEST = "manifest.json"
 HUB_KEY = "keys/hub.pem"
+HUB_KEY_NEXT = "keys/hub.pem.next"
+HUB_KEY_RETIRED = "keys/hub.pem.retired"
 SECRET = "keys/secret.hex"
 CERT_DIR = "keys/certificates/"
-_MEMBER = re.compile(r"^(database\.dump|manifest\.json|keys/hub\.pem|keys/secret\.hex|"
+_MEMBER = re.compile(r"^(database\.dump|manifest\.json|keys/hub\.pem(\.next|\.retired)?|keys/secret\.hex|"
                      r"keys/certificates/[A-Za-z0-9_-]{1,100}(\.pub)?\.pem)$")
 # A manifest is a few KB; anything much larger is not one of ours.
 MAX_MANIFEST = 1 << 20
@@ -160,6 +163,10 @@ def _key_files(keys: KeyPaths) -> list[tuple[str, Path]]:
     for path, what in ((keys.hub_key_file, "hub key file"), (keys.secret_file, "secret file")):
         if not path.is_file():
             raise BackupError(f"the {what} {path} does not exist; a backup without it could not be used")
+    rotation = ((HUB_KEY_NEXT, next_path(keys.hub_key_file)), (HUB_KEY_RETIRED, retired_path(keys.hub_key_file)))
+    for name, path in rotation:
+        if path.is_file():  # an ack key rotation under way, and the retired ack keys
+            files.append((name, path))
     if keys.certificate_key_dir is not None and keys.certificate_key_dir.is_dir():
         for path in sorted(keys.certificate_key_dir.glob("*.pem")):
             files.append((CERT_DIR + path.name, path))
@@ -167,6 +174,11 @@ def _key_files(keys: KeyPaths) -> list[tuple[str, Path]]:
         if not _MEMBER.match(name):
             raise BackupError(f"unexpected key file name {name!r} in {keys.certificate_key_dir}")
     return files
+
+
+def _mode(name: str) -> int:
+    """Public keys may be read by anyone; everything else only by the hub's user."""
+    return 0o644 if name.endswith((".pub.pem", ".retired")) else 0o600
 
 
 def _add(tar: tarfile.TarFile, name: str, data: BinaryIO, size: int, mode: int) -> None:
@@ -201,7 +213,7 @@ def write_backup(database_url: str, keys: KeyPaths, sink: Writable, *,
             for name, path in files:
                 data = path.read_bytes()
                 digests[name] = hashlib.sha256(data).hexdigest()
-                _add(tar, name, io.BytesIO(data), len(data), 0o644 if name.endswith(".pub.pem") else 0o600)
+                _add(tar, name, io.BytesIO(data), len(data), _mode(name))
             manifest = Manifest(format=FORMAT, created_at=datetime.datetime.now(datetime.UTC),
                                 database=str(database), server_version=str(version), roles=roles,
                                 memberships=memberships, files=digests, audit_rows=audit_rows,
@@ -277,6 +289,10 @@ def _unpack(source: Readable, into: Path) -> Manifest:
 
 def _destinations(keys: KeyPaths, names: list[str]) -> dict[str, Path]:
     dest = {HUB_KEY: keys.hub_key_file, SECRET: keys.secret_file}
+    if HUB_KEY_NEXT in names:
+        dest[HUB_KEY_NEXT] = next_path(keys.hub_key_file)
+    if HUB_KEY_RETIRED in names:
+        dest[HUB_KEY_RETIRED] = retired_path(keys.hub_key_file)
     for name in names:
         if name.startswith(CERT_DIR):
             if keys.certificate_key_dir is None:
@@ -335,7 +351,7 @@ def _install(unpacked: Path, dest: dict[str, Path]) -> tuple[list[str], list[str
             kept.append(str(path))
             continue
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mode = 0o644 if name.endswith(".pub.pem") else 0o600
+        mode = _mode(name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as f:
             f.write((unpacked / name).read_bytes())

@@ -79,6 +79,8 @@ def populate(env: dict[str, str], dsn: str, tmp: Path) -> None:
             result = apply_group(conn, checked, MIN_DAYS)
             assert result.new_records == len(records)
     assert hub(env, "venue", "add", "--id", "v-extra", "--municipality", MUNI_A, "--name", "予備会場").returncode == 0
+    for step in (["--prepare"], [], ["--prepare"]):  # a retired ack key, and a rotation under way
+        assert hub(env, "keys", "rotate", *step).returncode == 0
     key_dir = Path(env["VRS_CERTIFICATE_KEY_DIR"])
     issuer_keys.ensure(key_dir)
     issuer_keys.rotate(key_dir)  # a retired public key rides along too
@@ -94,7 +96,10 @@ def snapshot(dsn: str) -> dict[str, list[str]]:
 
 
 def key_files(env: dict[str, str]) -> dict[str, bytes]:
-    files = {"hub": Path(env["VRS_HUB_KEY_FILE"]).read_bytes(), "secret": Path(env["VRS_SECRET_FILE"]).read_bytes()}
+    hub_key = Path(env["VRS_HUB_KEY_FILE"])
+    files = {"secret": Path(env["VRS_SECRET_FILE"]).read_bytes()}
+    for p in sorted(hub_key.parent.glob(hub_key.name + "*")):
+        files[p.name] = p.read_bytes()
     for p in sorted(Path(env["VRS_CERTIFICATE_KEY_DIR"]).iterdir()):
         files[p.name] = p.read_bytes()
     return files
@@ -132,6 +137,7 @@ def test_a_populated_hub_restores_identically_into_a_new_cluster(
     assert "audit log intact" in done.stdout
     assert snapshot(target["VRS_DATABASE_URL"]) == before
     assert key_files(target) == key_files(source_env)
+    assert {"hub.pem", "hub.pem.next", "hub.pem.retired"} <= set(key_files(target))
     assert oct(Path(target["VRS_HUB_KEY_FILE"]).stat().st_mode & 0o777) == "0o600"
     # The restored hub works as a hub: its roles exist, the audit chain verifies, staff see their rows only.
     assert hub(target, "audit", "verify").returncode == 0
