@@ -36,7 +36,7 @@ class Command(msgspec.Struct, frozen=True):
 
 GROUPS: dict[str, str] = {
     "venue": "Venues (会場) where stations stand.",
-    "device": "Stations: enroll with their public key, revoke.",
+    "device": "Stations: enroll with their public key, replace the key, revoke.",
     "keys": "The hub's own keys.",
     "audit": "The hash-chained audit log.",
     "certificate": "Vaccination certificates (SMART Health Cards): issue, verify, issuer key, revoke.",
@@ -131,6 +131,41 @@ def _device_add(args: argparse.Namespace, config: HubConfig) -> int:
         audit.write(conn, audit.SYSTEM_CHAIN, actor="cli", action="device.add", target=args.id,
                     details={"venue_id": args.venue})
     print(f"device {args.id} enrolled at venue {args.venue}")
+    return 0
+
+
+def _args_device_rotate_key(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id", required=True, help="device id of the station")
+    p.add_argument("--public-key-file", required=True, type=Path, help="the station's new Ed25519 public key (PEM)")
+    p.add_argument("--overlap-days", type=float, default=14.0,
+                   help="how long batches signed with the old key are still accepted (default 14)")
+
+
+def _device_rotate_key(args: argparse.Namespace, config: HubConfig) -> int:
+    """Give a station a new key; what it signed with the old key is accepted until the old key retires."""
+    import datetime
+
+    from hub.db import audit
+    from hub.db.connect import connect
+    from hub.db.device_keys import rotate_key
+    from hub.db.scoped import Scope, scoped
+    from protocol.errors import KeyFormatError
+    from protocol.signing import load_public_key_pem, public_key_to_pem
+
+    if not 0 <= args.overlap_days <= 365:
+        raise InputError("--overlap-days must be between 0 and 365")
+    try:
+        key = load_public_key_pem(args.public_key_file.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read {args.public_key_file}: {exc.strerror}") from None
+    except KeyFormatError as exc:
+        raise InputError(f"{args.public_key_file}: {exc}") from None
+    pem = public_key_to_pem(key).decode("ascii")
+    with connect(config.database_url_for("api"), "vrs_api") as conn, scoped(conn, Scope.operator()):
+        retires = rotate_key(conn, args.id, pem, datetime.timedelta(days=args.overlap_days))
+        audit.write(conn, audit.SYSTEM_CHAIN, actor="cli", action="device.rotate_key", target=args.id,
+                    details={"old_key_retires_at": retires.isoformat()})
+    print(f"device {args.id} has its new key; the old one is accepted until {retires:%Y-%m-%d %H:%M %Z}")
     return 0
 
 
@@ -432,6 +467,7 @@ COMMANDS: list[Command] = [
     Command(("venue", "add"), _venue_add, _args_venue_add),
     Command(("device", "add"), _device_add, _args_device_add),
     Command(("device", "revoke"), _device_revoke, _args_device_revoke),
+    Command(("device", "rotate-key"), _device_rotate_key, _args_device_rotate_key),
     Command(("keys", "show"), _keys_show, _args_keys_show),
     Command(("keys", "rotate"), _keys_rotate, _args_keys_rotate),
     Command(("export-records",), _export_records, _args_export),
