@@ -280,8 +280,10 @@ def main() -> None:
         cluster.init()
         cluster.start()
         broker.start()
-        out: dict[str, Any] = {"bench": "ingest", "cpus": os.cpu_count(),
-                               "note": "machine shared with other work while measured: figures are inflated"}
+        out: dict[str, Any] = {
+            "bench": "ingest", "cpus": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 1),
+            "note": "machine shared with other work while measured: times inflated, rates deflated",
+        }
         modes = args.modes.split(",")
         if "drain" in modes:
             out["drain"] = run_mode(cluster, broker, work, "drain", records=args.records, per_batch=200,
@@ -302,6 +304,7 @@ def main() -> None:
         for m in ("drain", "live", "drain2", "live2"):
             if m in out:
                 out[m]["ratio_to_copy"] = round(out[m]["records_per_s"] / out["copy_records_per_s"], 3)
+        out["load_average_at_end"] = round(os.getloadavg()[0], 1)
         print(json.dumps(out, ensure_ascii=False))
     finally:
         broker.kill()
