@@ -89,8 +89,41 @@ def _add_grafana_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dashboards-only", action="store_true", help="render the dashboards, nothing else")
 
 
+def _station(args: argparse.Namespace) -> list[str]:
+    from provisioning.station import HubClient, StationPlan, enroll_station
+
+    camera: dict[str, str] = {"source": "picamera"}
+    if args.camera != "picamera":
+        kind, _, path = args.camera.partition(":")
+        if kind not in ("folder", "video") or not path:
+            raise ProvisioningError(f"--camera {args.camera!r}: use picamera, folder:PATH or video:PATH")
+        camera = {"source": kind, "path": path}
+    plan = StationPlan(directory=args.dir, device_id=args.device_id, venue_id="pending", broker_url=args.broker_url,
+                       municipality=args.municipality, camera=camera, data_dir=args.data_dir,
+                       kiosk_port=args.kiosk_port,
+                       preset={"maker": args.maker, "lot": args.lot, "doctor": args.doctor, "status": "vaccinated"})
+    return enroll_station(HubClient(args.hub_url, ca_file=args.hub_ca_file), args.token, plan)
+
+
+def _add_station_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", type=Path, required=True, help="folder for the key, hub key and station.toml")
+    p.add_argument("--device-id", required=True, help="the station's id (its MQTT user name and JWS kid)")
+    p.add_argument("--hub-url", required=True, help="the hub's web address, e.g. https://hub.example.jp")
+    p.add_argument("--token", help="one-time enrollment token from the municipality's stations page")
+    p.add_argument("--broker-url", required=True, help="mqtts://DEVICE:PASSWORD@host:8883 (see vrs-provision broker)")
+    p.add_argument("--municipality", help="municipality for NW-7-only vouchers (default: the venue's)")
+    p.add_argument("--camera", default="picamera", help="picamera (default), folder:PATH or video:PATH")
+    p.add_argument("--data-dir", default="/var/lib/vrs-edge", help="where the outbox lives")
+    p.add_argument("--kiosk-port", type=int, default=8080, help="the kiosk page's loopback port (default 8080)")
+    p.add_argument("--hub-ca-file", type=Path, help="CA certificate to pin for the hub's HTTPS")
+    p.add_argument("--maker", default="pfizer", help="start-of-day preset: pfizer, moderna, astrazeneca, novavax, other")
+    p.add_argument("--lot", required=True, help="start-of-day preset: vaccine lot (staff change it on the kiosk)")
+    p.add_argument("--doctor", required=True, help="start-of-day preset: the doctor's name")
+
+
 Step = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], list[str]]]
 IMPLEMENTED: dict[str, Step] = {
+    "station": (_add_station_arguments, _station),
     "broker": (_add_broker_arguments, _broker),
     "systemd": (_add_systemd_arguments, _systemd),
     "grafana": (_add_grafana_arguments, _grafana),

@@ -12,7 +12,7 @@ from hub.api.app import create_app
 from hub.api.settings import ApiSettings
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
-from hub.keys import load_secret
+from hub.keys import hub_public_jwk, load_secret
 
 
 def settings_from_config(config: HubConfig) -> ApiSettings:
@@ -23,6 +23,7 @@ def settings_from_config(config: HubConfig) -> ApiSettings:
         secure_cookies=config.api_tls_cert is not None,
         certificate_issuer=config.certificate_issuer,
         certificate_key_dir=config.certificate_key_dir,
+        hub_ack_jwk=hub_public_jwk(config.hub_key_file) if config.hub_key_file is not None else None,
     )
 
 

@@ -20,3 +20,4 @@ class ApiSettings(msgspec.Struct, frozen=True):
     max_upload_bytes: int = 1024 * 1024 * 1024
     certificate_issuer: str | None = None  # `iss` of issued vaccination certificates
     certificate_key_dir: Path | None = None  # their ES256 issuer keys (hub.certificates.issuer_keys)
+    hub_ack_jwk: dict[str, str] | None = None  # the ack-signing public key stations verify (public data)

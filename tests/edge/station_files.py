@@ -9,25 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol.signing import generate_key, private_key_to_pem, public_jwk
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def to_toml(config: dict[str, dict[str, Any]]) -> str:
-    lines: list[str] = []
-    for table, values in config.items():
-        lines.append(f"[{table}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None)
-        lines.append("")
-    return "\n".join(lines)
+from provisioning.station import to_toml
 
 
 def station_config(

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Response, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from hub.api.context import Caller, CallerDep, DbDep
 from hub.api.controllers.pages import page
 from hub.api.controllers.scope import own_municipality
-from hub.api.errors import InvalidInput
+from hub.api.errors import InvalidInput, NotFound
 from hub.api.services import stations
 from hub.api.services.stations import NewToken, RedeemInput, StationInput, TokenInput, VenueInput
 from hub.db import enrollment
@@ -137,6 +138,14 @@ class EnrollmentApi(Controller):
 
     path = "/api/v1/enrollment"
     tags = ("stations",)
+
+    @get("/hub-key", sync_to_thread=False)
+    def hub_key(self, state: State) -> dict[str, str]:
+        """The hub's ack-signing public key (a JWK, as `vrs-hub keys show` prints it) for a new station."""
+        jwk: dict[str, str] | None = state.api.settings.hub_ack_jwk
+        if jwk is None:
+            raise NotFound("this hub serves no ack key")
+        return jwk
 
     @post("/", sync_to_thread=True, status_code=201)
     def redeem(self, db: DbDep, data: JSONBody[RedeemInput]) -> enrollment.Redeemed:
