@@ -42,18 +42,29 @@ def login(conn: psycopg.Connection[Any], *, username: str, password: str, remote
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or user.disabled:
         accounts.record_login_attempt(conn, username, remote_addr, False, now)
+        if user is not None and len(by_user) + 1 == throttle.MAX_FAILURES_PER_USER:
+            # This failure locks the account for a while: the municipality sees it (someone guessing?).
+            audit.write(conn, _chain_of(conn, user) or audit.SYSTEM_CHAIN, actor=user.username,
+                        action="login.locked", details={"remote_addr": remote_addr,
+                                                        "failures": throttle.MAX_FAILURES_PER_USER,
+                                                        "minutes": int(throttle.WINDOW.total_seconds() // 60)})
         return None
     accounts.record_login_attempt(conn, username, remote_addr, True, now)
     session_id = tokens.new_secret()
     accounts.create_session(conn, tokens.token_hash(session_id), user.user_id, now,
                             min(now + idle, now + SESSION_LIFETIME), remote_addr)
-    chain = user.municipality_code
-    if chain is None and user.venue_id is not None:
-        chain = accounts.venue_municipality(conn, user.venue_id)
-    audit.write(conn, chain or audit.SYSTEM_CHAIN, actor=user.username, action="login",
+    audit.write(conn, _chain_of(conn, user) or audit.SYSTEM_CHAIN, actor=user.username, action="login",
                 details={"remote_addr": remote_addr, "role": user.role})
     return LoginResult(session_id=session_id, user_id=user.user_id, username=user.username, role=user.role,
                        municipality_code=user.municipality_code)
+
+
+def _chain_of(conn: psycopg.Connection[Any], user: accounts.UserRow) -> str | None:
+    """The audit chain of a user's municipality (a venue user's: the venue's), None for system users."""
+    chain: str | None = user.municipality_code
+    if chain is None and user.venue_id is not None:
+        chain = accounts.venue_municipality(conn, user.venue_id)
+    return chain
 
 
 def logout(conn: psycopg.Connection[Any], session_id: str) -> None:
