@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql mosquitto libzbar0 tesseract-ocr-eng fonts-ocr-b fonts-noto-cjk chromium
 EXTRAS := edge,hub,dashboards,dev
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 # Every Python package of the hub and the tests, pinned with hashes (x86_64 Linux, Python 3.11); `make lock`.
 LOCK := requirements.lock
 FUZZ_SECONDS ?= 120
@@ -70,7 +71,7 @@ fuzz: venv
 	VRS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q -p no:cacheprovider
 
 demo: system-packages venv
-	$(BIN)/python -m provisioning.demo
+	$(BIN)/python -m provisioning.demo $(DEMO_ARGS)
 
 # Renders dashboards/*.dashboard.py and the provisioning files; the results are committed.
 dashboards: venv
