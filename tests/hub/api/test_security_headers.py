@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,47 @@ def test_plain_http_is_served_only_on_loopback(hub_env: dict[str, str]) -> None:
     done = subprocess.run([vrs_hub, "serve", "--host", "0.0.0.0", "--port", "1"], env={**os.environ, **hub_env},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "clear text" in done.stderr and "VRS_API_TLS_CERT" in done.stderr
+
+
+def test_served_over_tls_with_hsts(hub_env: dict[str, str], tmp_path: Path) -> None:
+    import os
+    import ssl
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from provisioning.tls import cert_pem, create_ca, issue_server_cert, key_pem, write_private, write_public
+    from tests.fixtures_postgres import free_port
+
+    ca = create_ca("test CA")
+    key, cert = issue_server_cert(ca, ["127.0.0.1"])
+    write_public(tmp_path / "ca.pem", cert_pem(ca.cert))
+    write_public(tmp_path / "api.pem", cert_pem(cert))
+    write_private(tmp_path / "api.key", key_pem(key))
+    port = free_port()
+    env = {**os.environ, **hub_env, "VRS_API_TLS_CERT": str(tmp_path / "api.pem"),
+           "VRS_API_TLS_KEY": str(tmp_path / "api.key")}
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("vrs-hub")), "serve", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/login", verify=trusted, timeout=2)
+                break
+            except httpx.ConnectError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.2)
+        assert r.status_code == 200
+        assert r.headers["strict-transport-security"].startswith("max-age=")
+        assert "secure" in r.headers.get("set-cookie", "secure").lower()
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the hub's CA gets nothing
+            httpx.get(f"https://127.0.0.1:{port}/login", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
