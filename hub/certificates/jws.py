@@ -139,7 +139,7 @@ def parse(jws: str) -> ParsedJws:
         raise CardRejected("bad_jws", f"a compact JWS has 3 parts separated by '.', this has {len(parts)}")
     try:
         header = json.loads(b64url_decode(parts[0], "header"))
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested arrays exhaust json's recursion, not its parser
         raise CardRejected("bad_jws", "the JWS header is not JSON") from None
     if not isinstance(header, dict):
         raise CardRejected("bad_jws", "the JWS header is not a JSON object")

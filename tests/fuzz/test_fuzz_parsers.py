@@ -193,6 +193,27 @@ def test_date_reader_on_hostile_text(text: str) -> None:
     targets.dates(text.encode())
 
 
+# --- certificates shown to the public verify page ---------------------------------------------------------
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+CARD_PARTS = st.sampled_from([_b64(b'{"alg":"ES256","zip":"DEF","kid":"k"}'), _b64(b'{"zip":"DEF"}'), _b64(b"[]"),
+                              _b64(b"\x00\xff"), "", "AA", "=", "é", "shc:/", "56", "7777"])
+
+
+@given(st.one_of(st.binary(max_size=300), st.lists(CARD_PARTS, max_size=6).map(".".join).map(str.encode),
+                 st.text(alphabet="0123456789", max_size=200).map(lambda d: ("shc:/" + d).encode())))
+# A header of nested arrays raised RecursionError out of json.loads (a 500 on the public verify page).
+@example((_b64(b"[" * 100_000) + ".AA.AA").encode())
+@FUZZ
+def test_certificate_verification_on_hostile_text(data: bytes) -> None:
+    targets.certificate(data)
+
+
 def test_the_time_limit_catches_a_hang() -> None:
     import time
 
