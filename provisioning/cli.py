@@ -116,7 +116,8 @@ def _add_station_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default="/var/lib/vrs-edge", help="where the outbox lives")
     p.add_argument("--kiosk-port", type=int, default=8080, help="the kiosk page's loopback port (default 8080)")
     p.add_argument("--hub-ca-file", type=Path, help="CA certificate to pin for the hub's HTTPS")
-    p.add_argument("--maker", default="pfizer", help="start-of-day preset: pfizer, moderna, astrazeneca, novavax, other")
+    p.add_argument("--maker", default="pfizer",
+                   help="start-of-day preset: pfizer, moderna, astrazeneca, novavax, other")
     p.add_argument("--lot", required=True, help="start-of-day preset: vaccine lot (staff change it on the kiosk)")
     p.add_argument("--doctor", required=True, help="start-of-day preset: the doctor's name")
 
