@@ -206,6 +206,8 @@ def _needs_new_cert(cert_path: Path, ca: Authority, hosts: Sequence[str]) -> str
 def provision_tls(directory: Path, hosts: Sequence[str], *, ca_cert: Path | None = None,
                   ca_key: Path | None = None) -> tuple[TlsFiles, list[str]]:
     """Create (or keep) the CA and the broker certificate under `directory`/tls; lines say what was done."""
+    if not hosts:
+        raise ProvisioningError("name the host names or addresses stations reach the broker by (--tls-host)")
     tls = directory / TLS_DIR
     tls.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = TlsFiles(ca_cert=tls / CA_CERT, cert=tls / BROKER_CERT, key=tls / BROKER_KEY)

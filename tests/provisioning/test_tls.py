@@ -242,3 +242,7 @@ def test_plain_mqtt_off_loopback_is_refused(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert done.returncode == 1 and "use --tls" in done.stderr
     assert not (tmp_path / "vrs.conf").exists()
+    nameless = subprocess.run([VRS_PROVISION, "broker", "--dir", str(tmp_path), "--bind", "0.0.0.0", "--tls"],
+                              capture_output=True, text=True)
+    assert nameless.returncode == 1 and "--tls-host" in nameless.stderr
+    assert not (tmp_path / "tls").exists()
