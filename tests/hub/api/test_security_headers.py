@@ -68,6 +68,7 @@ def data(app_client: TestClient, users: dict[str, str]) -> None:  # type: ignore
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("visitor", [None, "operator", "admin_a", "venue_a", "nation"])
 def test_every_route_answers_with_the_security_headers(visitor: str | None, data: None,
                                                        client_factory: Callable[[], TestClient]) -> None:  # type: ignore[type-arg]
