@@ -60,6 +60,11 @@ def test_inquiry_by_my_number_with_consent_copies_and_audits_both_sides(
     assert copied.status_code == 200 and copied.json()["copied"] == 2
     provided = b.get(f"/api/v1/municipalities/{MUNI_B}/residents/B001/provided-records").json()
     assert {(p["dose"], p["provided_by_municipality_code"]) for p in provided} == {(1, MUNI_A), (2, MUNI_A)}
+    # The resident's own page leads the clerk to them.
+    page = b.get("/residents/B001")
+    assert page.status_code == 200 and 'href="/moves/residents/B001"' in page.text
+    provided_page = b.get("/moves/residents/B001")
+    assert provided_page.status_code == 200 and "FA2222" in provided_page.text
     # Copying into someone who is not a resident of B is refused.
     bad = b.post(f"{url}/{answer['inquiry_id']}/copy", json={"atena_no": "A001"}, headers=hb)
     assert bad.status_code == 422
