@@ -22,6 +22,8 @@ class DeviceKey(msgspec.Struct, frozen=True):
     venue_id: str
     status: str
     public_key_pem: str
+    # The key it had before `vrs-hub device rotate-key`, while that key has not retired (hub.db.device_keys).
+    previous_public_key_pem: str | None = None
 
 
 class Device(msgspec.Struct, frozen=True):
@@ -73,7 +75,9 @@ def device_keys(conn: Conn, device_ids: Iterable[str]) -> dict[str, DeviceKey]:
     if not ids:
         return {}
     cur = conn.execute(
-        "SELECT device_id, venue_id, status, public_key_pem FROM devices WHERE device_id = ANY(%s)", (ids,)
+        "SELECT device_id, venue_id, status, public_key_pem,"
+        " CASE WHEN previous_key_retires_at > now() THEN previous_public_key_pem END"
+        " FROM devices WHERE device_id = ANY(%s)", (ids,)
     )
     return {r[0]: DeviceKey(*r) for r in cur}
 

@@ -23,6 +23,7 @@ from protocol.records import (
     REVOKED_DEVICE,
     UNKNOWN_DEVICE,
     VENUE_MISMATCH,
+    Batch,
     Record,
     Rejection,
     peek_record_id,
@@ -85,6 +86,16 @@ def signer_of(topic: str, payload: bytes) -> tuple[str, str]:
     return device_id, token
 
 
+def _verify(token: str, device: DeviceKey, keys: KeyCache) -> Batch:
+    """Verify with the station's key, or with its previous one while a key rotation has not retired it."""
+    try:
+        return verify_batch(token, keys.get(device.public_key_pem), expected_kid=device.device_id)
+    except SignatureError:
+        if device.previous_public_key_pem is None:
+            raise
+        return verify_batch(token, keys.get(device.previous_public_key_pem), expected_kid=device.device_id)
+
+
 def check_batch(
     topic: str, payload: bytes, devices: Mapping[str, DeviceKey], keys: KeyCache, today: datetime.date
 ) -> CheckedBatch:
@@ -94,7 +105,7 @@ def check_batch(
     if device is None:
         raise BatchRefused(UNKNOWN_DEVICE, f"no station {device_id!r} is registered")
     try:
-        batch = verify_batch(token, keys.get(device.public_key_pem), expected_kid=device_id)
+        batch = _verify(token, device, keys)
     except (SignatureError, KeyFormatError) as exc:
         raise BatchRefused(BAD_SIGNATURE, f"{device_id}: {exc}") from None
     except BatchError as exc:

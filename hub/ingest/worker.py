@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import queue
 import ssl
 import threading
 import time
@@ -34,6 +33,7 @@ from hub.db.scoped import Scope, scoped
 from hub.errors import BatchRefused
 from hub.ingest.apply import GroupResult, apply_in_transaction
 from hub.ingest.backoff import Backoff
+from hub.ingest.fair_queue import FairQueue
 from hub.ingest.verify import CheckedBatch, KeyCache, check_batch, signer_of
 from hub.keys import load_hub_key
 from protocol.errors import BatchError, TopicError
@@ -87,7 +87,8 @@ class IngestWorker:
         self.stop = stop or threading.Event()
         self.counters = Counters()
         self.connected = threading.Event()
-        self._queue: queue.Queue[Incoming] = queue.Queue()
+        # Groups are formed one station at a time, so a flooding station cannot starve the others.
+        self._queue: FairQueue[Incoming] = FairQueue(size_of=lambda m: len(m.payload))
         self._generation = 0
         self._keys = KeyCache()
         self._hub_key = load_hub_key(config.require("hub_key_file"))
@@ -125,7 +126,9 @@ class IngestWorker:
         log.warning("disconnected from the broker: %s", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        parts = msg.topic.split("/")
+        station = parts[3] if len(parts) == 5 else msg.topic  # vrs/v1/devices/{id}/{kind}; anything else alone
+        self._queue.put(station, Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
 
     def _network_loop(self) -> None:
         settings = self.config.mqtt
@@ -202,18 +205,7 @@ class IngestWorker:
     # --- processing -----------------------------------------------------------------------------
 
     def _take_group(self) -> list[Incoming]:
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        group, size = [first], len(first.payload)
-        while len(group) < self.config.ingest_group_batches and size < MAX_GROUP_BYTES:
-            try:
-                group.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-            size += len(group[-1].payload)
-        return group
+        return self._queue.take_group(self.config.ingest_group_batches, MAX_GROUP_BYTES, timeout=0.2)
 
     def process(self, group: list[Incoming]) -> None:
         """Handle a group of messages taken from the queue."""

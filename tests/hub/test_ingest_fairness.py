@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import paho.mqtt.client as mqtt
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.config import load_config
 from hub.ingest.fair_queue import FairQueue
+from hub.ingest.worker import IngestWorker
+from protocol.topics import records_topic
 
 
 def test_a_flood_does_not_delay_another_station_beyond_one_group() -> None:
@@ -65,3 +70,24 @@ def test_nothing_is_lost_or_reordered_within_a_station_and_no_station_waits_a_se
         for i, group in enumerate(taken):
             waiting = {k for later in taken[i:] for k, _ in later}
             assert waiting == {k for k, _ in group}
+
+
+def test_the_worker_puts_a_quiet_stations_batch_in_the_next_group_during_a_flood(
+        hub_key_files: tuple[Path, Path]) -> None:
+    config = load_config({"VRS_MQTT_URL": "mqtt://127.0.0.1:1", "VRS_HUB_KEY_FILE": str(hub_key_files[0]),
+                          "VRS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "VRS_INGEST_GROUP_BATCHES": "64"})
+    worker = IngestWorker(config)
+
+    def receive(device_id: str, mid: int) -> None:
+        msg = mqtt.MQTTMessage(mid, records_topic(device_id).encode())
+        msg.payload = b"token"
+        msg.qos = 1
+        worker._on_message(worker._client, None, msg)
+
+    for mid in range(1, 1001):
+        receive("st-flood", mid)
+    receive("st-quiet", 5000)
+    group = worker._take_group()
+    assert len(group) == 64
+    assert [m.mid for m in group if m.topic == records_topic("st-quiet")] == [5000]
+    assert [m.mid for m in group if m.topic == records_topic("st-flood")] == list(range(1, 64))
