@@ -14,6 +14,7 @@ from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -184,7 +185,10 @@ def create_app(settings: ApiSettings) -> Litestar:
             ApiError: lambda request, exc: _error(request, 400, str(exc)),
         },
         template_config=engine_config,
-        openapi_config=OpenAPIConfig(title="VRS hub API", version="1.0.0", path="/schema"),
+        # The document only, as JSON and YAML: Litestar's interactive viewers load CDN scripts with inline
+        # bootstraps, which the pages' Content-Security-Policy rightly refuses.
+        openapi_config=OpenAPIConfig(title="VRS hub API", version="1.0.0", path="/schema",
+                                     render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()]),
         request_max_body_size=settings.max_upload_bytes,
         debug=False,
     )
