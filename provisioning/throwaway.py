@@ -13,7 +13,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -115,6 +118,20 @@ class PgCluster:
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.superuser_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def running_cluster(prefix: str = "vrs-pg-") -> Iterator[PgCluster]:
+    """A started cluster in a new folder under /tmp (the postgres user must reach it), removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    cluster = PgCluster(base)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 class Broker:

@@ -7,30 +7,20 @@ restarts the server, it never loses power, so crash safety of the disk is not wh
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from provisioning.throwaway import PgCluster, free_port
+from provisioning.throwaway import PgCluster, free_port, running_cluster
 
 __all__ = ["PgCluster", "free_port"]
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    base = Path(tempfile.mkdtemp(prefix="vrs-pg-", dir="/tmp"))
-    cluster = PgCluster(base)
-    try:
-        cluster.init()
-        cluster.start()
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from hub.ingest.apply import apply_group
 from hub.ingest.verify import KeyCache, check_batch
 from protocol.check_digits import my_number_check_digit
 from protocol.records import JST, japan_today
-from provisioning.throwaway import PgCluster
+from provisioning.throwaway import PgCluster, running_cluster
 from tests.hub.api.files import resident_csv, resident_line
 from tests.hub.stations import MUNI_A, MUNI_B, Station
 
@@ -37,15 +35,8 @@ MIN_DAYS = {"pfizer": 18, "moderna": 24, "astrazeneca": 28, "novavax": 21}
 @pytest.fixture(scope="module")
 def second_cluster() -> Iterator[PgCluster]:
     """Another PostgreSQL server: a restore target that has never seen the hub's roles."""
-    base = Path(tempfile.mkdtemp(prefix="vrs-pg-restore-", dir="/tmp"))
-    cluster = PgCluster(base)
-    try:
-        cluster.init()
-        cluster.start()
+    with running_cluster("vrs-pg-restore-") as cluster:
         yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def hub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
