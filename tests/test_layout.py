@@ -23,7 +23,7 @@ IO_MODULES = frozenset(
     }
 )  # fmt: skip
 # Third-party packages protocol may use: schemas and cryptography, nothing that does I/O.
-PROTOCOL_THIRD_PARTY = frozenset({"msgspec", "joserfc", "cryptography"})
+PROTOCOL_THIRD_PARTY = frozenset({"msgspec", "nacl", "cryptography"})
 # Calls that open or write files, whatever object they hang off.
 FILE_CALLS = frozenset({"open", "write_text", "write_bytes", "mkdir", "unlink", "touch"})
 READ_CALLS = frozenset({"read_text", "read_bytes"})
