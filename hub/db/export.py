@@ -1,4 +1,5 @@
-"""Reading one municipality's current records for CSV export, streamed with a server-side cursor.
+"""Reading one municipality's current records for CSV export, streamed: as CSV straight from PostgreSQL
+(``COPY (query) TO STDOUT``, the cells rendered in the query), or as rows from a server-side cursor.
 
 Call inside a transaction scoped to that municipality (hub.db.scoped): row-level security then makes
 another municipality's rows unreachable whatever is asked.
@@ -9,10 +10,14 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import psycopg
+from psycopg import sql
+from psycopg.abc import Buffer
+
+from protocol.records import MAKER_LABELS, STATUS_LABELS
 
 FETCH_ROWS = 2000
 
@@ -73,3 +78,87 @@ def max_dose(conn: psycopg.Connection[Any], municipality_code: str) -> int:
         (municipality_code,),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+# Cells a spreadsheet would run as a formula when they start with one of these (a leading "'" stops it).
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+COPY_BATCH_BYTES: Final = 1 << 18
+LEDGER_ZONE: Final = "Asia/Tokyo"
+
+
+def _cell(expr: sql.Composable) -> sql.Composable:
+    """A text cell as the CSV shows it: formula-neutralised, and NULL when empty.
+
+    COPY's CSV output quotes an empty string ("") but writes NULL as nothing, which is what Python's csv
+    module writes for an empty cell; so empty becomes NULL and nothing else ever is NULL.
+    """
+    # ascii() of the first character: an integer test, cheaper than comparing one-character strings.
+    starts = sql.SQL(", ").join(sql.Literal(ord(c)) for c in FORMULA_START)
+    return sql.SQL("nullif(CASE WHEN ascii({e}) IN ({starts}) THEN '''' || {e} ELSE {e} END, '')").format(
+        e=expr, starts=starts)
+
+
+def _label(expr: sql.Composable, labels: dict[str, str]) -> sql.Composable:
+    whens = sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(sql.Literal(k), sql.Literal(v))
+                             for k, v in labels.items())
+    return sql.SQL("CASE {e} {whens} ELSE {e} END").format(e=expr, whens=whens)
+
+
+# FM: no zero padding of the year, as Python's strftime("%Y") writes it.
+_DAY = sql.SQL("to_char(v.administered_on, 'FMYYYYMMDD')")
+_VENUE_NAME = sql.SQL("coalesce(ve.name, v.venue_id)")
+_MAKER = _label(sql.SQL("v.maker"), {str(k): v for k, v in MAKER_LABELS.items()})
+_STATUS = _label(sql.SQL("v.status"), {str(k): v for k, v in STATUS_LABELS.items()})
+_FROM = sql.SQL("FROM vaccinations v LEFT JOIN venues ve ON ve.venue_id = v.venue_id"
+                " WHERE v.municipality_code = {m}")
+
+
+def long_query(municipality_code: str) -> sql.Composable:
+    """The long layout's rows (no header) as one CSV-ready query: every current record, by voucher and dose."""
+    cells = [sql.SQL("v.municipality_code"), sql.SQL("v.voucher_no"), sql.SQL("v.dose::text"), _STATUS, _DAY,
+             _VENUE_NAME, _MAKER, sql.SQL("v.lot"), sql.SQL("v.doctor")]
+    return sql.SQL("SELECT {cells} {frm} ORDER BY v.voucher_no, v.dose").format(
+        cells=sql.SQL(", ").join(_cell(c) for c in cells),
+        frm=_FROM.format(m=sql.Literal(municipality_code)))
+
+
+def ledger_query(municipality_code: str, doses: int) -> sql.Composable:
+    """The ledger layout's rows (no header) as one CSV-ready query: one row per 宛名番号, eight cells per dose
+    1..doses; of two records of one dose the latest registered wins."""
+    fields = [sql.SQL("to_char(v.registered_at AT TIME ZONE {z}, 'FMYYYYMMDDHH24MISS')").format(
+                  z=sql.Literal(LEDGER_ZONE)),
+              _DAY, sql.SQL("v.voucher_no"), sql.SQL("coalesce(ve.municipality_code, v.municipality_code)"),
+              _VENUE_NAME, sql.SQL("v.doctor"), _MAKER, sql.SQL("v.lot")]
+    per_dose = sql.SQL(", ").join(
+        sql.SQL("max({c}) FILTER (WHERE d.dose = {n})").format(c=sql.Identifier(f"c{i}"), n=sql.Literal(n))
+        for n in range(1, doses + 1) for i in range(len(fields)))
+    return sql.SQL(
+        "SELECT {atena}, {per_dose} FROM (SELECT DISTINCT ON (v.atena_no, v.dose) v.atena_no, v.dose, {fields}"
+        " {frm} AND v.status = 'vaccinated' AND v.atena_no IS NOT NULL AND v.dose BETWEEN 1 AND {doses}"
+        " ORDER BY v.atena_no, v.dose, v.registered_at DESC) d GROUP BY d.atena_no ORDER BY d.atena_no"
+    ).format(
+        atena=_cell(sql.SQL("d.atena_no")), per_dose=per_dose,
+        fields=sql.SQL(", ").join(sql.SQL("{} AS {}").format(_cell(f), sql.Identifier(f"c{i}"))
+                                  for i, f in enumerate(fields)),
+        frm=_FROM.format(m=sql.Literal(municipality_code)), doses=sql.Literal(doses))
+
+
+def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable,
+             batch_bytes: int = COPY_BATCH_BYTES) -> Iterator[bytes]:
+    """The query's rows as PostgreSQL writes CSV (UTF-8, LF after each row), in batches of whole rows.
+
+    COPY of a query obeys row-level security like the query itself.
+    """
+    if conn.info.encoding != "utf-8":
+        conn.execute("SET LOCAL client_encoding TO 'UTF8'")
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query)) as copy:
+        batch: list[Buffer] = []
+        size = 0
+        for row in copy:
+            batch.append(row)
+            size += len(row)
+            if size >= batch_bytes:
+                yield b"".join(batch)
+                batch, size = [], 0
+        if batch:
+            yield b"".join(batch)

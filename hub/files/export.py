@@ -1,6 +1,10 @@
 """Writing record exports as CSV bytes, streamed: the long layout (one row per record) and the 2021
 ledger layout (one row per person), UTF-8 with BOM or CP932.
 
+Two writers give the same bytes: ``write_long``/``write_ledger`` render rows in Python (csv module), and
+``from_copy`` finishes CSV that PostgreSQL rendered (hub.db.export's queries): it only turns the row ends
+into CRLF and re-encodes, which is what makes a large export fast.
+
 A cell a spreadsheet would run as a formula gets a leading ``'``. Characters CP932 cannot hold are
 written as 〓 (the customary substitute mark) rather than failing the whole download.
 """
@@ -14,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from hub.db.export import ExportRecord
+from hub.db.export import FORMULA_START, ExportRecord
 from protocol.records import MAKER_LABELS, STATUS_LABELS
 
 Encoding = Literal["utf-8", "cp932"]
@@ -25,7 +29,6 @@ LEDGER_DOSE_FIELDS: Final = ("接種履歴登録日時", "接種日", "券番号
                              "ワクチンメーカー", "ワクチンロット番号")
 # The 2021 ledger had columns for two doses at least; more appear when the data holds later doses.
 LEDGER_MIN_DOSES: Final = 2
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 _ROWS_PER_CHUNK: Final = 500
 _SUBSTITUTE: Final = "〓"
 
@@ -41,7 +44,7 @@ codecs.register_error("vrs-substitute", _substitute)
 
 def neutralise(cell: str) -> str:
     """The cell as text a spreadsheet will not run as a formula."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
 _MAKERS: Final[dict[str, str]] = {str(k): v for k, v in MAKER_LABELS.items()}
@@ -118,3 +121,24 @@ def write_long(records: Iterable[ExportRecord], encoding: Encoding = "utf-8") ->
 def write_ledger(records: Iterable[ExportRecord], max_dose: int, encoding: Encoding = "utf-8") -> Iterator[bytes]:
     """The ledger layout as CSV byte chunks."""
     return _encode_rows(ledger_rows(records, max_dose), encoding)
+
+
+def crlf_rows(data: bytes) -> bytes:
+    """PostgreSQL's CSV rows (LF after each) with the CRLF row ends of Python's csv module.
+
+    `data` holds whole rows. A line feed inside a quoted cell stays as it is: the cell's quotes (doubled
+    ones included) come in pairs, so the parts between quotes alternate outside, inside, outside...
+    """
+    if b'"' not in data:
+        return data.replace(b"\n", b"\r\n")
+    parts = data.split(b'"')
+    parts[::2] = [p.replace(b"\n", b"\r\n") for p in parts[::2]]
+    return b'"'.join(parts)
+
+
+def from_copy(header: tuple[str, ...], batches: Iterable[bytes], encoding: Encoding = "utf-8") -> Iterator[bytes]:
+    """The header, then PostgreSQL's UTF-8 CSV batches (whole rows each), as the export's byte chunks."""
+    yield b"".join(_encode_rows([header], encoding))
+    for batch in batches:
+        data = crlf_rows(batch)
+        yield data if encoding == "utf-8" else data.decode("utf-8").encode(encoding, errors="vrs-substitute")

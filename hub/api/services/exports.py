@@ -10,7 +10,7 @@ from hub.api.context import ApiState, scope_for
 from hub.api.identity import Identity
 from hub.db import export as export_db
 from hub.db.scoped import scoped
-from hub.files.export import Encoding, write_ledger, write_long
+from hub.files.export import LEDGER_MIN_DOSES, LONG_HEADER, Encoding, from_copy, ledger_header
 
 Layout = Literal["ledger", "long"]
 LAYOUTS: tuple[Layout, ...] = ("ledger", "long")
@@ -19,13 +19,15 @@ ENCODINGS: tuple[Encoding, ...] = ("utf-8", "cp932")
 
 def export_chunks(st: ApiState, identity: Identity, municipality_code: str, layout: Layout,
                   encoding: Encoding) -> Iterator[bytes]:
-    """CSV byte chunks of the municipality's records, read with a server-side cursor (flat memory)."""
+    """CSV byte chunks of the municipality's records, rendered by PostgreSQL and streamed (flat memory)."""
     with st.pool.connection() as conn, scoped(conn, scope_for(identity)):
+        header: tuple[str, ...]
         if layout == "long":
-            yield from write_long(export_db.current_records(conn, municipality_code), encoding)
+            header, query = LONG_HEADER, export_db.long_query(municipality_code)
         else:
-            top = export_db.max_dose(conn, municipality_code)
-            yield from write_ledger(export_db.ledger_records(conn, municipality_code), top, encoding)
+            doses = max(LEDGER_MIN_DOSES, export_db.max_dose(conn, municipality_code))
+            header, query = ledger_header(doses), export_db.ledger_query(municipality_code, doses)
+        yield from from_copy(header, export_db.copy_csv(conn, query), encoding)
 
 
 def filename(municipality_code: str, layout: Layout, encoding: Encoding, stamp: str) -> str:
