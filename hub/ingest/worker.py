@@ -1,21 +1,29 @@
 """The ingest process: an MQTT 5 client on the shared subscription feeding one database worker.
 
-The network loop runs in its own thread and only queues messages. The main loop takes what has queued
-up (up to a group size), verifies, applies the group in one transaction, and only after the commit
-publishes each batch's signed ack and then acknowledges (PUBACK) the MQTT messages. Nothing is
-acknowledged before it is committed, so a crash at any point loses nothing: the station's outbox
-resends what no signed ack answered, and the record_id dedup keeps it exactly once.
+Four threads hand work along, so that checking signatures, waiting for the database and signing acks
+overlap instead of taking turns (libsodium releases the GIL while it works):
+- the network loop only queues messages;
+- the checker takes a group (up to a group size, fairly between stations) and verifies it against the
+  station keys the last transactions saw;
+- the main loop applies the group in one transaction, which reads the keys again: a batch whose station
+  changed meanwhile (revoked, key rotated or retired) is checked again inside it, so nothing the checker
+  did can outlive a revocation;
+- the sender, only after the commit, publishes each batch's signed ack and then acknowledges (PUBACK) the
+  MQTT messages.
+Nothing is acknowledged before it is committed, so a crash at any point loses nothing: the station's
+outbox resends what no signed ack answered, and the record_id dedup keeps it exactly once.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import queue
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import paho.mqtt.client as mqtt
@@ -29,6 +37,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from hub.config import HubConfig
 from hub.db import devices
 from hub.db.connect import connect
+from hub.db.devices import DeviceKey
 from hub.db.scoped import Scope, scoped
 from hub.errors import BatchRefused
 from hub.ingest.apply import GroupResult, apply_in_transaction
@@ -64,6 +73,18 @@ class Incoming(msgspec.Struct, frozen=True):
     generation: int
 
 
+class Precheck(NamedTuple):
+    """A records message as the checker left it: its signer, and its outcome against a key it knew."""
+
+    device_id: str
+    key: DeviceKey | None  # the registration it was checked against; None: not checked yet
+    outcome: CheckedBatch | BatchRefused | None
+
+
+# Groups checked ahead of the database work: enough to keep it busy, few enough to stay current.
+CHECKED_AHEAD = 2
+
+
 class Counters(msgspec.Struct):
     """What the worker did so far (logs, tests and the benchmark read it)."""
 
@@ -93,6 +114,13 @@ class IngestWorker:
         self._keys = KeyCache()
         self._hub_key = load_hub_key(config.require("hub_key_file"))
         self._db: psycopg.Connection[Any] | None = None
+        # The keys the last transactions read, by station: what the checker verifies against.
+        self._known_keys: dict[str, DeviceKey] = {}
+        self._checked: queue.Queue[tuple[list[Incoming], list[Precheck | BatchRefused | None] | None]] = (
+            queue.Queue(CHECKED_AHEAD))
+        # Everything said to the broker besides the network loop's own traffic goes through the sender.
+        self._outgoing: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._net_stop = threading.Event()
         self._client = self._make_client()
 
     # --- MQTT -----------------------------------------------------------------------------------
@@ -136,7 +164,7 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         need_connect, first = True, True
-        while not self.stop.is_set():
+        while not self._net_stop.is_set():
             try:
                 if need_connect:
                     if first:
@@ -155,7 +183,7 @@ class IngestWorker:
             except (OSError, ssl.SSLError) as exc:
                 log.warning("cannot reach the broker at %s:%s: %s", settings.host, settings.port, exc)
             need_connect = True
-            self.stop.wait(backoff.next_delay())
+            self._net_stop.wait(backoff.next_delay())
         try:
             self._client.disconnect()
             self._client.loop(timeout=0.2)
@@ -164,8 +192,19 @@ class IngestWorker:
 
     def _finish(self, msg: Incoming) -> None:
         """PUBACK a message once its outcome is committed (only on the connection it came from)."""
+        self._outgoing.put(lambda: self._puback(msg))
+
+    def _puback(self, msg: Incoming) -> None:
         if msg.qos > 0 and msg.generation == self._generation:
             self._client.ack(msg.mid, msg.qos)
+
+    def _sender_loop(self) -> None:
+        """Publish acks and PUBACKs in the order they were queued, until the None that ends the run."""
+        while (send := self._outgoing.get()) is not None:
+            try:
+                send()
+            except Exception:  # the station resends what is left unanswered; answer the rest
+                log.exception("could not answer a station")
 
     # --- database -------------------------------------------------------------------------------
 
@@ -207,24 +246,46 @@ class IngestWorker:
     def _take_group(self) -> list[Incoming]:
         return self._queue.take_group(self.config.ingest_group_batches, MAX_GROUP_BYTES, timeout=0.2)
 
-    def process(self, group: list[Incoming]) -> None:
-        """Handle a group of messages taken from the queue."""
-        records = []
+    def precheck(self, group: list[Incoming]) -> list[Precheck | BatchRefused | None]:
+        """Verify a group's records messages against the keys known so far (None for status messages)."""
+        today = japan_today(datetime.datetime.now(datetime.UTC))
+        known = self._known_keys
+        out: list[Precheck | BatchRefused | None] = []
         for msg in group:
             if msg.topic.endswith("/status"):
-                self._status(msg)
-            else:
-                records.append(msg)
-        signed: list[tuple[Incoming, str]] = []
-        for msg in records:
+                out.append(None)
+                continue
             try:
-                signed.append((msg, signer_of(msg.topic, msg.payload)[0]))
+                device_id = signer_of(msg.topic, msg.payload)[0]
             except BatchRefused as exc:
-                self._refuse(msg, exc)
+                out.append(exc)
+                continue
+            key = known.get(device_id)
+            outcome: CheckedBatch | BatchRefused | None = None
+            if key is not None:
+                try:
+                    outcome = check_batch(msg.topic, msg.payload, {device_id: key}, self._keys, today)
+                except BatchRefused as exc:
+                    outcome = exc
+            out.append(Precheck(device_id, key, outcome))
+        return out
+
+    def process(self, group: list[Incoming], checked: list[Precheck | BatchRefused | None] | None = None) -> None:
+        """Handle a group of messages taken from the queue (checked ahead, or here when `checked` is None)."""
+        if checked is None:
+            checked = self.precheck(group)
+        signed: list[tuple[Incoming, Precheck]] = []
+        for msg, pre in zip(group, checked, strict=True):
+            if pre is None:
+                self._status(msg)
+            elif isinstance(pre, BatchRefused):
+                self._refuse(msg, pre)
+            else:
+                signed.append((msg, pre))
         if signed:
             self._apply_safely(signed)
 
-    def _apply_safely(self, signed: list[tuple[Incoming, str]]) -> None:
+    def _apply_safely(self, signed: list[tuple[Incoming, Precheck]]) -> None:
         """Apply, and when the database refuses a group for its content, find the culprit batch by batch.
 
         Only content errors get here (the connection errors are retried inside); a batch that still fails
@@ -264,30 +325,40 @@ class IngestWorker:
         self.counters.statuses += 1
         self._finish(msg)
 
-    def _records(self, signed: list[tuple[Incoming, str]]) -> None:
-        group = [msg for msg, _ in signed]
-        signers = {i: device_id for i, (_, device_id) in enumerate(signed)}
+    def _records(self, signed: list[tuple[Incoming, Precheck]]) -> None:
         today = japan_today(datetime.datetime.now(datetime.UTC))
 
-        Outcome = tuple[list[tuple[Incoming, CheckedBatch]], list[tuple[Incoming, BatchRefused]], GroupResult]
+        Outcome = tuple[list[tuple[Incoming, CheckedBatch]], list[tuple[Incoming, BatchRefused]], GroupResult,
+                        dict[str, DeviceKey]]
 
         def work(conn: psycopg.Connection[Any]) -> Outcome:
             # One transaction from the key lookup to the commit: a station revoked meanwhile is seen.
             with conn.pipeline(), scoped(conn, Scope.ingest()):
-                keys = devices.device_keys(conn, signers.values())
+                keys = devices.device_keys(conn, {pre.device_id for _, pre in signed})
                 checked: list[tuple[Incoming, CheckedBatch]] = []
                 refused: list[tuple[Incoming, BatchRefused]] = []
-                for i in signers:
-                    try:
-                        batch = check_batch(group[i].topic, group[i].payload, keys, self._keys, today)
-                    except BatchRefused as exc:
-                        refused.append((group[i], exc))
+                for msg, pre in signed:
+                    outcome = pre.outcome
+                    if outcome is None or keys.get(pre.device_id) != pre.key:
+                        try:
+                            outcome = check_batch(msg.topic, msg.payload, keys, self._keys, today)
+                        except BatchRefused as exc:
+                            outcome = exc
+                    if isinstance(outcome, BatchRefused):
+                        refused.append((msg, outcome))
                     else:
-                        checked.append((group[i], batch))
+                        checked.append((msg, outcome))
                 result = apply_in_transaction(conn, [b for _, b in checked], self.config.min_interval_days)
-            return checked, refused, result
+            return checked, refused, result, keys
 
-        checked, refused, result = self._with_db(work)
+        checked, refused, result, keys = self._with_db(work)
+        known = dict(self._known_keys)
+        for device_id in {pre.device_id for _, pre in signed}:
+            if device_id in keys:
+                known[device_id] = keys[device_id]
+            else:
+                known.pop(device_id, None)
+        self._known_keys = known  # replaced whole: the checker reads it from its own thread
         for msg, refusal in refused:
             self._refuse(msg, refusal)
         self.counters.transactions += 1
@@ -299,8 +370,7 @@ class IngestWorker:
             if ack.rejected:
                 log.info("%s batch %d: rejected %s", batch.device_id, batch.batch_seq,
                          ", ".join(f"{r.record_id or '?'} ({r.reason})" for r in ack.rejected))
-            self._send_ack(batch.device_id, ack)
-            self._finish(msg)
+            self._send_ack(batch.device_id, ack, msg)
 
     def _refuse(self, msg: Incoming, exc: BatchRefused) -> None:
         # Unproven senders get no answer (see hub.ingest.verify); the message is dropped after logging.
@@ -308,25 +378,76 @@ class IngestWorker:
         log.warning("refused a message on %s: %s", msg.topic[:200], exc)
         self._finish(msg)
 
-    def _send_ack(self, device_id: str, ack: Ack) -> None:
-        token = sign_ack(ack, self._hub_key)
-        self._client.publish(acks_topic(device_id), token.encode("ascii"), qos=1)
+    def _send_ack(self, device_id: str, ack: Ack, msg: Incoming) -> None:
+        """Sign and publish the ack, then PUBACK the batch's message (on the sender thread)."""
+
+        def send() -> None:
+            token = sign_ack(ack, self._hub_key)
+            self._client.publish(acks_topic(device_id), token.encode("ascii"), qos=1)
+            self._puback(msg)
+
+        self._outgoing.put(send)
+
+    def _check_loop(self) -> None:
+        """Take groups off the queue and check them ahead of the main loop."""
+        while not self.stop.is_set():
+            group = self._take_group()
+            if not group:
+                continue
+            checked: list[Precheck | BatchRefused | None] | None
+            try:
+                checked = self.precheck(group)
+            except Exception:  # the main loop checks this group itself, inside its transaction
+                log.exception("checking a group ahead failed")
+                checked = None
+            item = (group, checked)
+            while not self.stop.is_set():
+                try:
+                    self._checked.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+
+    def _join_checked(self, group: list[Incoming], checked: list[Precheck | BatchRefused | None] | None
+                      ) -> tuple[list[Incoming], list[Precheck | BatchRefused | None] | None]:
+        """Add the groups checked meanwhile to this one, up to a group's size: one commit for all of them."""
+        while len(group) < self.config.ingest_group_batches:
+            try:
+                more, more_checked = self._checked.get_nowait()
+            except queue.Empty:
+                break
+            # One of them not checked ahead: the main loop checks the lot.
+            checked = None if checked is None or more_checked is None else checked + more_checked
+            group = group + more
+        return group, checked
 
     def run(self) -> None:
         """Connect, subscribe and process until `stop` is set."""
         net = threading.Thread(target=self._network_loop, name="ingest-mqtt", daemon=True)
-        net.start()
+        checker = threading.Thread(target=self._check_loop, name="ingest-check", daemon=True)
+        sender = threading.Thread(target=self._sender_loop, name="ingest-send", daemon=True)
+        for thread in (net, checker, sender):
+            thread.start()
         try:
             while not self.stop.is_set():
-                group = self._take_group()
                 try:
-                    self.process(group)
+                    group, checked = self._checked.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                group, checked = self._join_checked(group, checked)
+                try:
+                    self.process(group, checked)
                 except psycopg.OperationalError:
                     if self.stop.is_set():
                         return  # stopped while waiting for the database: the broker keeps the messages
                     raise
         finally:
             self.stop.set()
+            checker.join(timeout=5)
+            # What is committed is still answered before the connection closes.
+            self._outgoing.put(None)
+            sender.join(timeout=5)
+            self._net_stop.set()
             net.join(timeout=5)
             if self._db is not None:
                 self._db.close()

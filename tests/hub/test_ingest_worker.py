@@ -347,3 +347,37 @@ def test_a_batch_the_database_refuses_is_dropped_alone_and_the_rest_goes_on(
     assert counts(hub_db) == (2, 2, 2)
     later = station.send([st.record()])
     assert station.wait_ack(later) is not None  # still running
+
+
+def test_a_batch_checked_ahead_is_checked_again_when_its_station_is_revoked_meanwhile(
+    hub_db: str, env: dict[str, str], config: HubConfig
+) -> None:
+    # The checker thread verifies against the keys the last transaction saw; a revocation that lands between
+    # that check and the batch's own transaction must still refuse it. Driven by hand to hold that window open.
+    st = Station(f"st-race-{os.getpid()}")
+    st.enroll(hub_db)
+    worker = IngestWorker(config)
+    try:
+        _revoked_between_check_and_transaction(worker, st, env, hub_db)
+    finally:
+        if worker._db is not None:
+            worker._db.close()
+
+
+def _revoked_between_check_and_transaction(worker: IngestWorker, st: Station, env: dict[str, str],
+                                           hub_db: str) -> None:
+    from hub.ingest.worker import Incoming, Precheck
+
+    first = [Incoming(st.topic, st.batch([st.record()]), mid=1, qos=1, generation=0)]
+    worker.process(first)
+    assert worker.counters.records_new == 1 and st.device_id in worker._known_keys
+    rec = st.record()
+    second = [Incoming(st.topic, st.batch([rec]), mid=2, qos=1, generation=0)]
+    ahead = worker.precheck(second)
+    assert isinstance(ahead[0], Precheck) and ahead[0].outcome is not None and ahead[0].key is not None
+    subprocess.run([str(BIN / "vrs-hub"), "device", "revoke", "--id", st.device_id], env={**os.environ, **env},
+                   check=True, capture_output=True)
+    worker.process(second, ahead)
+    assert worker.counters.records_new == 1 and worker.counters.rejected == 1
+    assert counts(hub_db) == (1, 1, 1)
+    assert worker._known_keys[st.device_id].status == "revoked"
