@@ -18,6 +18,7 @@ from hub.api.controllers.pages import page
 from hub.api.controllers.scope import own_municipality
 from hub.api.errors import InvalidInput, NotFound
 from hub.api.services.residents import ResidentImportResult, import_residents
+from hub.db import resident_search
 from hub.db import residents as residents_db
 from hub.files import DateError, nfkc, parse_date
 from hub.files.text import kana_key
@@ -74,8 +75,8 @@ def _search(caller: Caller, code: str, q: SearchQuery, limit: int = 100,
         except DateError as exc:
             raise InvalidInput([f"生年月日: {exc.reason}"]) from None
     if not any((q.atena_no.strip(), q.voucher_no.strip(), q.kana.strip(), birth)):
-        return residents_db.search(caller.conn, code, limit=limit, offset=offset)
-    return residents_db.search(
+        return resident_search.search(caller.conn, code, limit=limit, offset=offset)
+    return resident_search.search(
         caller.conn, code, atena_no=nfkc(q.atena_no).strip() or None,
         voucher_no=nfkc(q.voucher_no).replace("-", "").replace(" ", "") or None,
         kana_prefix=kana_key(q.kana) if q.kana.strip() else None, birth_date=birth,

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from hub.db.connect import connect
+from hub.db.resident_search import prefix_end
 from hub.keys import load_secret, my_number_hmac
 from tests.hub.api.conftest import MUNI_A, MUNI_B, VENUE_A, login
 from tests.hub.api.files import resident_csv, resident_line
@@ -160,3 +161,39 @@ def test_import_is_audited(app_client: Any, users: dict[str, str]) -> None:
 
 def test_today_is_japan_day() -> None:
     assert dt.date.today() is not None
+
+
+def test_kana_prefix_is_a_range_of_code_points() -> None:
+    assert prefix_end("ヤマダ") == "ヤマチ"
+    assert prefix_end("a") == "b"
+    assert prefix_end("\ud7ff") == "\ue000"  # surrogates are skipped: they are not text
+    assert prefix_end("a\U0010ffff") == "b"
+    assert prefix_end("\U0010ffff\U0010ffff") is None
+
+
+def test_kana_search_finds_exactly_the_prefix_in_kana_order(app_client: Any, users: dict[str, str]) -> None:
+    csrf = login(app_client, "clerk_a")
+    lines = [
+        resident_line(MUNI_A, "B001", "0000000011", kana="ヤマダ ハナコ"),
+        resident_line(MUNI_A, "B002", "0000000012", kana="ﾔﾏﾀﾞ ｱｷﾗ"),
+        resident_line(MUNI_A, "B003", "0000000013", kana="ヤマタ ジロウ"),  # just before the range
+        resident_line(MUNI_A, "B004", "0000000014", kana="ヤマチ サブロウ"),  # the first text after it
+        resident_line(MUNI_A, "B005", "0000000015", kana="ヤマダ"),
+        resident_line(MUNI_A, "B006", "0000000016", kana="ヤマダ ハナコ"),
+        resident_line(MUNI_A, "B007", "0000000017", kana="ヤマ"),
+    ]
+    r = app_client.post(IMPORT, content=resident_csv(lines), headers={"x-csrf-token": csrf})
+    assert r.status_code == 200, r.text
+    search = f"/api/v1/municipalities/{MUNI_A}/residents"
+    hits = app_client.get(search, params={"kana": "ﾔﾏﾀﾞ"}).json()
+    assert [h["atena_no"] for h in hits] == ["B005", "B002", "B001", "B006"]
+    page2 = app_client.get(search, params={"kana": "ヤマダ", "limit": 2, "offset": 2}).json()
+    assert [h["atena_no"] for h in page2] == ["B001", "B006"]
+    assert [h["atena_no"] for h in app_client.get(search, params={"kana": "ヤマ"}).json()] == [
+        "B007", "B003", "B005", "B002", "B001", "B006", "B004"]
+    # LIKE's wildcards typed into the form are plain characters
+    for typed in ("%", "_", "ヤマ%", "ヤ_ダ"):
+        assert app_client.get(search, params={"kana": typed}).json() == []
+    listed = app_client.get("/residents", params={"kana": "ヤマダ ハ"})
+    assert listed.status_code == 200
+    assert "B001" in listed.text and "B006" in listed.text and "B005" not in listed.text
