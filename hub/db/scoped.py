@@ -54,14 +54,22 @@ class Scope(msgspec.Struct, frozen=True):
             raise ScopeError("a venue scope needs a venue id")
 
 
+def set_scope(conn: psycopg.Connection[Any], scope: Scope) -> None:
+    """Act for `scope` in the transaction open on `conn`, until it ends (one round trip)."""
+    scope.check()
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        raise ScopeError("a scope lives in a transaction: open one first")
+    conn.execute(
+        "SELECT set_config('vrs.scope', %s, true), set_config('vrs.municipality_code', %s, true),"
+        " set_config('vrs.venue_id', %s, true)",
+        (scope.kind, scope.municipality_code or "", scope.venue_id or ""),
+    )
+
+
 @contextmanager
 def scoped(conn: Conn, scope: Scope) -> Iterator[Conn]:
     """Open a transaction on `conn` acting for `scope`; commits on success, rolls back on error."""
     scope.check()
     with conn.transaction():
-        conn.execute(
-            "SELECT set_config('vrs.scope', %s, true), set_config('vrs.municipality_code', %s, true),"
-            " set_config('vrs.venue_id', %s, true)",
-            (scope.kind, scope.municipality_code or "", scope.venue_id or ""),
-        )
+        set_scope(conn, scope)
         yield conn
