@@ -56,8 +56,9 @@ def load(dsn: str, residents: int, doses: int) -> None:
 
 
 class Served:
-    def __init__(self, base_url: str, pid: int, dsn: str) -> None:
+    def __init__(self, base_url: str, pid: int, dsn: str, postmaster_pid: int | None = None) -> None:
         self.base_url, self.pid, self.dsn = base_url, pid, dsn
+        self.postmaster_pid = postmaster_pid
 
     def login(self, client: httpx.Client) -> str:
         page = client.get("/login")
@@ -98,7 +99,10 @@ def served(residents: int, doses: int, workers: int = 1) -> Iterator[Served]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("vrs-hub serve did not start") from None
                 time.sleep(0.2)
-        yield Served(base, proc.pid, dsn)
+        postmaster = None
+        with suppress(OSError, ValueError, IndexError):
+            postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+        yield Served(base, proc.pid, dsn, postmaster)
     finally:
         if proc is not None:
             # Its own process group: granian's workers go with it, even if a stuck request delays shutdown.
