@@ -52,6 +52,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ingest_client_id: str = "vrs-ingest"
     # How many queued batches one database transaction may take at most (throughput during a backlog).
     ingest_group_batches: int = 256
+    # Messages one station may send a second on average, and at once, before the ingest drops the rest
+    # unanswered (its outbox sends them again later); 0 turns the limit off. See hub.ingest.station_rate.
+    ingest_station_rate: float = 50.0
+    ingest_station_burst: int = 500
     log_level: str = "INFO"
     # `vrs-hub backup`/`restore` with a passphrase (else asked on the terminal); prefer the environment.
     backup_passphrase: str | None = None
@@ -188,3 +192,7 @@ def _check(config: HubConfig) -> None:
             raise ConfigError("VRS_CERTIFICATE_ISSUER must be an https:// URL without a trailing '/'")
     if config.ingest_group_batches < 1:
         raise ConfigError("VRS_INGEST_GROUP_BATCHES must be at least 1")
+    if config.ingest_station_rate < 0:
+        raise ConfigError("VRS_INGEST_STATION_RATE must be 0 (no limit) or more messages a second")
+    if config.ingest_station_burst < 1:
+        raise ConfigError("VRS_INGEST_STATION_BURST must be at least 1")

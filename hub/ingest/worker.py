@@ -23,11 +23,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
 import paho.mqtt.client as mqtt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -39,10 +41,11 @@ from hub.db import devices
 from hub.db.connect import connect
 from hub.db.devices import DeviceKey
 from hub.db.scoped import Scope, scoped
-from hub.errors import BatchRefused
+from hub.errors import BatchRefused, KeyFileError
 from hub.ingest.apply import GroupResult, apply_in_transaction
 from hub.ingest.backoff import Backoff
 from hub.ingest.fair_queue import FairQueue
+from hub.ingest.station_rate import StationRate
 from hub.ingest.verify import CheckedBatch, KeyCache, check_batch, signer_of
 from hub.keys import load_hub_key
 from protocol.errors import BatchError, TopicError
@@ -83,6 +86,10 @@ class Precheck(NamedTuple):
 
 # Groups checked ahead of the database work: enough to keep it busy, few enough to stay current.
 CHECKED_AHEAD = 2
+# A station over its message rate is named in the log at most this often.
+RATE_LOG_SECONDS = 60.0
+# How often the hub key file is looked at: `vrs-hub keys rotate` takes effect without a restart.
+KEY_CHECK_SECONDS = 2.0
 
 
 class Counters(msgspec.Struct):
@@ -97,6 +104,7 @@ class Counters(msgspec.Struct):
     failed: int = 0
     statuses: int = 0
     db_retries: int = 0
+    over_rate: int = 0
 
 
 class IngestWorker:
@@ -110,9 +118,15 @@ class IngestWorker:
         self.connected = threading.Event()
         # Groups are formed one station at a time, so a flooding station cannot starve the others.
         self._queue: FairQueue[Incoming] = FairQueue(size_of=lambda m: len(m.payload))
+        # ... and cannot make the hub check more than its rate of signatures a second either.
+        self._rate = StationRate(config.ingest_station_rate, config.ingest_station_burst, time.monotonic)
+        self._rate_logged: dict[str, float] = {}
         self._generation = 0
         self._keys = KeyCache()
-        self._hub_key = load_hub_key(config.require("hub_key_file"))
+        self._hub_key_file: Path = config.require("hub_key_file")
+        self._hub_key_stamp = _file_stamp(self._hub_key_file)
+        self._hub_key = load_hub_key(self._hub_key_file)
+        self._hub_key_checked = time.monotonic()
         self._db: psycopg.Connection[Any] | None = None
         # The keys the last transactions read, by station: what the checker verifies against.
         self._known_keys: dict[str, DeviceKey] = {}
@@ -156,7 +170,24 @@ class IngestWorker:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
         station = parts[3] if len(parts) == 5 else msg.topic  # vrs/v1/devices/{id}/{kind}; anything else alone
-        self._queue.put(station, Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        incoming = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        if self._rate.allow(station):
+            self._queue.put(station, incoming)
+        else:
+            self._over_rate(station, incoming)
+
+    def _over_rate(self, station: str, msg: Incoming) -> None:
+        """Drop a message beyond its station's rate, unanswered: the station's outbox sends it again later."""
+        self.counters.over_rate += 1
+        now = time.monotonic()
+        if now - self._rate_logged.get(station, -RATE_LOG_SECONDS) >= RATE_LOG_SECONDS:
+            if len(self._rate_logged) > 10_000:
+                self._rate_logged.clear()
+            self._rate_logged[station] = now
+            log.warning("%s sends more than %g messages a second (%d at once); dropping the rest unanswered"
+                        " (%d so far from all stations)", station[:200], self._rate.rate, self._rate.burst,
+                        self.counters.over_rate)
+        self._finish(msg)
 
     def _network_loop(self) -> None:
         settings = self.config.mqtt
@@ -382,11 +413,28 @@ class IngestWorker:
         """Sign and publish the ack, then PUBACK the batch's message (on the sender thread)."""
 
         def send() -> None:
-            token = sign_ack(ack, self._hub_key)
+            token = sign_ack(ack, self._signing_key())
             self._client.publish(acks_topic(device_id), token.encode("ascii"), qos=1)
             self._puback(msg)
 
         self._outgoing.put(send)
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        """The hub key to sign acks with, read again when `vrs-hub keys rotate` has replaced the file."""
+        now = time.monotonic()
+        if now - self._hub_key_checked < KEY_CHECK_SECONDS:
+            return self._hub_key
+        self._hub_key_checked = now
+        try:
+            stamp = _file_stamp(self._hub_key_file)
+            if stamp != self._hub_key_stamp:
+                self._hub_key = load_hub_key(self._hub_key_file)
+                self._hub_key_stamp = stamp
+                log.info("%s was replaced: acks are signed with the new key from now on", self._hub_key_file)
+        except (OSError, KeyFileError) as exc:
+            # Rotation replaces the file in one rename, so this is someone's mistake: keep signing.
+            log.error("cannot read the hub key file (%s); acks are still signed with the key read before", exc)
+        return self._hub_key
 
     def _check_loop(self) -> None:
         """Take groups off the queue and check them ahead of the main loop."""
@@ -451,6 +499,12 @@ class IngestWorker:
             net.join(timeout=5)
             if self._db is not None:
                 self._db.close()
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when the file is replaced or rewritten: device, inode and modification time."""
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 def run_forever(config: HubConfig, *, client_id: str | None = None) -> None:

@@ -77,6 +77,13 @@ def test_config_from_toml_and_environment(tmp_path: Path) -> None:
         load_config({"VRS_MIN_INTERVAL_DAYS": "pfizer=18,bogus=3"})
     with pytest.raises(ConfigError, match="VRS_MQTT_URL"):
         _ = load_config({"VRS_MQTT_URL": "mqtt://host:notaport"})
+    assert load_config({}).ingest_station_rate == 50 and load_config({}).ingest_station_burst == 500
+    assert load_config({"VRS_INGEST_STATION_RATE": "0.5"}).ingest_station_rate == 0.5
+    for env, message in (({"VRS_INGEST_STATION_RATE": "-1"}, "VRS_INGEST_STATION_RATE must be 0"),
+                         ({"VRS_INGEST_STATION_RATE": "fast"}, "VRS_INGEST_STATION_RATE"),
+                         ({"VRS_INGEST_STATION_BURST": "0"}, "VRS_INGEST_STATION_BURST must be at least 1")):
+        with pytest.raises(ConfigError, match=message):
+            load_config(env)
 
 
 def test_venue_and_device_commands(hub_env: dict[str, str], tmp_path: Path) -> None:

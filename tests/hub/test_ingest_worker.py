@@ -381,3 +381,64 @@ def _revoked_between_check_and_transaction(worker: IngestWorker, st: Station, en
     assert worker.counters.records_new == 1 and worker.counters.rejected == 1
     assert counts(hub_db) == (1, 1, 1)
     assert worker._known_keys[st.device_id].status == "revoked"
+
+
+def test_a_flooding_station_is_held_to_its_rate_while_another_is_answered_and_nothing_is_lost(
+    hub_db: str, env: dict[str, str], mosquitto: Broker
+) -> None:
+    config = load_config({**env, "VRS_INGEST_STATION_RATE": "10", "VRS_INGEST_STATION_BURST": "10"})
+    worker = IngestWorker(config)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    flooder, quiet = Station(f"st-flood-{os.getpid()}"), Station(f"st-quiet-{os.getpid()}", venue_id="v-quiet")
+    flooder.enroll(hub_db)
+    quiet.enroll(hub_db)
+    key = hub_public_key(env)
+    flood, calm = (StationClient(s, mosquitto.host, mosquitto.port, key) for s in (flooder, quiet))
+    try:
+        assert worker.connected.wait(10)
+        time.sleep(0.3)
+        started = time.monotonic()
+        for _ in range(80):
+            flood.send([flooder.record()])
+        calm_seqs = [calm.send([quiet.record()]) for _ in range(5)]
+        assert all(calm.wait_ack(seq) is not None for seq in calm_seqs)
+        time.sleep(0.5)
+        answered, elapsed = len(flood.acks), time.monotonic() - started
+        # A token bucket: never more than the burst plus the rate over the time that passed.
+        assert 10 <= answered <= 10 + 10 * elapsed + 1
+        assert worker.counters.over_rate >= 80 - answered
+        # What was dropped stays in the station's outbox and lands, once, when it is sent again at its pace.
+        assert flood.drain(timeout=120, resend_after=1.0)
+    finally:
+        worker.stop.set()
+        thread.join(10)
+        flood.close()
+        calm.close()
+    history, distinct, _ = counts(hub_db)
+    assert history == distinct == 85
+
+
+def test_a_running_ingest_signs_with_the_rotated_ack_key_without_a_restart(
+    hub_db: str, env: dict[str, str], worker: IngestWorker, station: StationClient, mosquitto: Broker,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.ingest import worker as worker_module
+    from hub.ops import ack_keys
+
+    monkeypatch.setattr(worker_module, "KEY_CHECK_SECONDS", 0.0)
+    st = station.station
+    assert station.wait_ack(station.send([st.record()])) is not None  # signed with the first key
+    key_file = Path(env["VRS_HUB_KEY_FILE"])
+    old_key = hub_public_key(env)
+    ack_keys.prepare(key_file)
+    ack_keys.activate(key_file)
+    new_key = hub_public_key(env)
+    assert new_key != old_key
+    station.close()  # the same station, now configured with the new key alone
+    rotated = StationClient(st, mosquitto.host, mosquitto.port, new_key)
+    try:
+        seq = rotated.send([st.record()])
+        assert rotated.wait_ack(seq) is not None and rotated.bad_acks == 0
+    finally:
+        rotated.close()
