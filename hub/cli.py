@@ -210,7 +210,7 @@ def _args_keys_rotate(p: argparse.ArgumentParser) -> None:
 
 
 def _keys_rotate(args: argparse.Namespace, config: HubConfig) -> int:
-    """Rotate the ack-signing key in two steps (--prepare, then without it); restart the ingest after step 2."""
+    """Rotate the ack-signing key in two steps (--prepare, then without it); a running ingest follows step 2."""
     from hub.ops.ack_keys import activate, next_path, prepare
 
     key_file = config.require("hub_key_file")
@@ -220,7 +220,7 @@ def _keys_rotate(args: argparse.Namespace, config: HubConfig) -> int:
               "--all` on every station, then run `vrs-hub keys rotate`")
     else:
         activate(key_file)
-        print(f"{key_file} now holds the new key; restart `vrs-hub ingest` so that it signs with it")
+        print(f"{key_file} now holds the new key; running `vrs-hub ingest` workers sign with it within seconds")
     return 0
 
 

@@ -5,8 +5,9 @@ with it. Rotation is therefore two steps, with the stations' configuration updat
 
 1. ``vrs-hub keys rotate --prepare`` creates the next key beside the current one (``<key>.next``, 0600);
    ``vrs-hub keys show --all`` now lists both: install that list on every station (hub_public_key).
-2. ``vrs-hub keys rotate`` makes the next key current (restart the ingest); the old public key is kept in
-   ``<key>.retired`` (PEM public keys) and stays in ``keys show --all`` for verifying acks already sent.
+2. ``vrs-hub keys rotate`` makes the next key current (running ingests notice the file within seconds); the
+   old public key is kept in ``<key>.retired`` (PEM public keys) and stays in ``keys show --all`` for
+   verifying acks already sent.
 """
 
 from __future__ import annotations
