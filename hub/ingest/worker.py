@@ -128,8 +128,12 @@ class IngestWorker:
         self._hub_key = load_hub_key(self._hub_key_file)
         self._hub_key_checked = time.monotonic()
         self._db: psycopg.Connection[Any] | None = None
-        # The keys the last transactions read, by station: what the checker verifies against.
+        # The keys the last transactions (or the checker's own lookups) read, by station: what the checker
+        # verifies against. Replaced whole under the lock, read without it.
         self._known_keys: dict[str, DeviceKey] = {}
+        self._known_lock = threading.Lock()
+        self._check_db: psycopg.Connection[Any] | None = None
+        self._lookups_paused_until = 0.0
         self._checked: queue.Queue[tuple[list[Incoming], list[Precheck | BatchRefused | None] | None]] = (
             queue.Queue(CHECKED_AHEAD))
         # Everything said to the broker besides the network loop's own traffic goes through the sender.
@@ -383,13 +387,7 @@ class IngestWorker:
             return checked, refused, result, keys
 
         checked, refused, result, keys = self._with_db(work)
-        known = dict(self._known_keys)
-        for device_id in {pre.device_id for _, pre in signed}:
-            if device_id in keys:
-                known[device_id] = keys[device_id]
-            else:
-                known.pop(device_id, None)
-        self._known_keys = known  # replaced whole: the checker reads it from its own thread
+        self._learn(keys, {pre.device_id for _, pre in signed})
         for msg, refusal in refused:
             self._refuse(msg, refusal)
         self.counters.transactions += 1
@@ -436,14 +434,55 @@ class IngestWorker:
             log.error("cannot read the hub key file (%s); acks are still signed with the key read before", exc)
         return self._hub_key
 
+    def _learn(self, keys: dict[str, DeviceKey], asked: set[str]) -> None:
+        """Note the keys a lookup of the stations `asked` found (and forget those it did not)."""
+        with self._known_lock:
+            known = dict(self._known_keys)
+            for device_id in asked:
+                if device_id in keys:
+                    known[device_id] = keys[device_id]
+                else:
+                    known.pop(device_id, None)
+            self._known_keys = known
+
+    def _look_up_keys(self, group: list[Incoming]) -> None:
+        """Read the keys of stations the checker has not seen yet (at start, or newly registered), on its own
+        connection; when the database is away the main loop checks those batches itself."""
+        known = self._known_keys
+        missing = {parts[3] for msg in group
+                   if len(parts := msg.topic.split("/")) == 5 and parts[4] == "records" and parts[3] not in known}
+        if not missing or time.monotonic() < self._lookups_paused_until:
+            return
+        try:
+            if self._check_db is None or self._check_db.closed:
+                self._check_db = connect(self.config.database_url_for("ingest"), "vrs_ingest", connect_timeout=5)
+            with scoped(self._check_db, Scope.ingest()):
+                keys = devices.device_keys(self._check_db, missing)
+        except psycopg.Error as exc:
+            self._lookups_paused_until = time.monotonic() + 1.0
+            log.debug("the checker cannot look up station keys: %s", exc)
+            if self._check_db is not None:
+                self._check_db.close()
+                self._check_db = None
+            return
+        self._learn(keys, missing)
+
     def _check_loop(self) -> None:
         """Take groups off the queue and check them ahead of the main loop."""
+        try:
+            self._check_groups()
+        finally:
+            if self._check_db is not None:
+                self._check_db.close()
+
+    def _check_groups(self) -> None:
         while not self.stop.is_set():
             group = self._take_group()
             if not group:
                 continue
             checked: list[Precheck | BatchRefused | None] | None
             try:
+                self._look_up_keys(group)
                 checked = self.precheck(group)
             except Exception:  # the main loop checks this group itself, inside its transaction
                 log.exception("checking a group ahead failed")
@@ -459,7 +498,8 @@ class IngestWorker:
     def _join_checked(self, group: list[Incoming], checked: list[Precheck | BatchRefused | None] | None
                       ) -> tuple[list[Incoming], list[Precheck | BatchRefused | None] | None]:
         """Add the groups checked meanwhile to this one, up to a group's size: one commit for all of them."""
-        while len(group) < self.config.ingest_group_batches:
+        size = sum(len(m.payload) for m in group)
+        while len(group) < self.config.ingest_group_batches and size < MAX_GROUP_BYTES:
             try:
                 more, more_checked = self._checked.get_nowait()
             except queue.Empty:
@@ -467,6 +507,7 @@ class IngestWorker:
             # One of them not checked ahead: the main loop checks the lot.
             checked = None if checked is None or more_checked is None else checked + more_checked
             group = group + more
+            size += sum(len(m.payload) for m in more)
         return group, checked
 
     def run(self) -> None:
