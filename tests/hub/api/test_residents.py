@@ -197,3 +197,32 @@ def test_kana_search_finds_exactly_the_prefix_in_kana_order(app_client: Any, use
     listed = app_client.get("/residents", params={"kana": "ヤマダ ハ"})
     assert listed.status_code == 200
     assert "B001" in listed.text and "B006" in listed.text and "B005" not in listed.text
+
+
+def test_cells_with_commas_quotes_and_line_breaks_are_stored_as_written(app_client: Any, users: dict[str, str],
+                                                                          hub_db: str, hub_key_files: Any) -> None:
+    csrf = login(app_client, "clerk_a")
+    lines = [
+        resident_line(MUNI_A, "A001", "0000000001", my_number="123456789018", name='"山田, ""太郎"""',
+                      address='"横浜市中区\r\n山下町 1,2"'),
+        resident_line(MUNI_A, "A002", "0000000002", address=""),
+        resident_line(MUNI_A, "A003", "0000000003", address='"\\N"', name="NULL", movement="転出",
+                      moved="20210501"),
+    ]
+    r = app_client.post(IMPORT, content=resident_csv(lines), headers={"x-csrf-token": csrf})
+    assert r.status_code == 200 and r.json()["inserted"] == 3, r.text
+    with connect(hub_db, None) as conn:
+        rows = conn.execute("SELECT atena_no, name, address, status, status_date::text, voucher_no FROM residents"
+                            " ORDER BY atena_no").fetchall()
+        hashes = conn.execute("SELECT atena_no, hmac FROM my_number_hashes").fetchall()
+    assert rows == [
+        ("A001", '山田, "太郎"', "横浜市中区\r\n山下町 1,2", "active", None, "0000000001"),
+        ("A002", "山田 太郎", "", "active", None, "0000000002"),
+        ("A003", "NULL", "\\N", "moved_out", "2021-05-01", "0000000003"),
+    ]
+    assert hashes == [("A001", my_number_hmac(load_secret(hub_key_files[1]), "123456789018"))]
+    again = app_client.post(IMPORT, content=resident_csv(lines), headers={"x-csrf-token": csrf}).json()
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    lines[1] = resident_line(MUNI_A, "A002", "0000000002", address="中区 2")
+    changed = app_client.post(IMPORT, content=resident_csv(lines), headers={"x-csrf-token": csrf}).json()
+    assert (changed["inserted"], changed["updated"], changed["unchanged"]) == (0, 1, 2)
