@@ -35,6 +35,10 @@ _VERSION_COLUMNS = (
 _KEY_SET = "json_to_recordset(%s::json) AS k(m text, v text, d smallint)"
 _VOUCHER_SET = "json_to_recordset(%s::json) AS k(m text, v text)"
 _ID_SET = "(SELECT value::uuid FROM json_array_elements_text(%s::json))"
+# Closes a LATERAL subquery so that the planner cannot fold it into a join: each key of the set is then
+# looked up through the index. Folded, a table whose statistics are stale (one that grew since the last
+# ANALYZE: a fresh hub's first hours, or the day after an outage) was read whole for every group.
+_PER_ROW = "OFFSET 0"
 
 
 class CurrentRow(Version, frozen=True):
@@ -131,8 +135,8 @@ def current_for_vouchers(conn: Conn, vouchers: Iterable[tuple[str, str]]) -> Lat
     if not pairs:
         return _ready([])
     cur = conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM vaccinations"
-        f" WHERE (municipality_code, voucher_no) IN (SELECT m, v FROM {_VOUCHER_SET})",
+        f"SELECT x.* FROM {_VOUCHER_SET} CROSS JOIN LATERAL (SELECT {_VERSION_COLUMNS} FROM vaccinations"
+        f" WHERE municipality_code = k.m AND voucher_no = k.v {_PER_ROW}) AS x",
         (_json([{"m": p[0], "v": p[1]} for p in pairs]),),
     )
     return lambda: [_version(r) for r in cur]
@@ -145,9 +149,9 @@ def registrations_for_keys(conn: Conn, keys: Iterable[Key]) -> Later[list[tuple[
     if not ks:
         return _ready([])
     cur = conn.execute(
-        f"SELECT {_VERSION_COLUMNS}, EXISTS (SELECT 1 FROM vaccination_history v"
-        " WHERE v.voids_record_id = h.record_id) FROM vaccination_history h WHERE op = 'register'"
-        f" AND (municipality_code, voucher_no, dose) IN (SELECT m, v, d FROM {_KEY_SET})",
+        f"SELECT x.* FROM {_KEY_SET} CROSS JOIN LATERAL (SELECT {_VERSION_COLUMNS}, EXISTS (SELECT 1"
+        " FROM vaccination_history v WHERE v.voids_record_id = h.record_id) FROM vaccination_history h"
+        f" WHERE op = 'register' AND municipality_code = k.m AND voucher_no = k.v AND dose = k.d {_PER_ROW}) AS x",
         (_keys_json(ks),),
     )
     return lambda: [(_version(r[:-1]), bool(r[-1])) for r in cur]
@@ -158,7 +162,8 @@ def voided_among(conn: Conn, record_ids: Sequence[str]) -> Later[set[str]]:
     if not record_ids:
         return _ready(set())
     cur = conn.execute(
-        f"SELECT voids_record_id::text FROM vaccination_history WHERE voids_record_id IN {_ID_SET}",
+        "SELECT x.voids FROM json_array_elements_text(%s::json) AS k(id) CROSS JOIN LATERAL (SELECT"
+        f" voids_record_id::text AS voids FROM vaccination_history WHERE voids_record_id = k.id::uuid {_PER_ROW}) AS x",
         (_json(list(record_ids)),),
     )
     return lambda: {r[0] for r in cur}
@@ -172,8 +177,8 @@ def residents_for_vouchers(
     if not pairs:
         return _ready({})
     cur = conn.execute(
-        "SELECT municipality_code, voucher_no, atena_no, status FROM residents"
-        f" WHERE (municipality_code, voucher_no) IN (SELECT m, v FROM {_VOUCHER_SET})",
+        f"SELECT x.* FROM {_VOUCHER_SET} CROSS JOIN LATERAL (SELECT municipality_code, voucher_no, atena_no,"
+        f" status FROM residents WHERE municipality_code = k.m AND voucher_no = k.v {_PER_ROW}) AS x",
         (_json([{"m": p[0], "v": p[1]} for p in pairs]),),
     )
     return lambda: {(r[0], r[1]): ResidentMatch(atena_no=r[2], status=r[3]) for r in cur}
