@@ -85,7 +85,9 @@ def user_by_session(conn: psycopg.Connection[Any], session_hash: bytes, now: dt.
     """The enabled user of a live session; None when there is none.
 
     The idle expiry slides forward, but the row is rewritten at most once a minute: a busy clerk's every
-    click must not cost a write.
+    click must not cost a write. And never waited for: when another request of the same session holds the
+    row (it is sliding the expiry itself), this one skips the write instead of queueing behind that
+    request's commit, so a burst of requests of one session cannot pile up on one row lock.
     """
     with conn.cursor(row_factory=class_row(UserRow)) as cur:
         return cur.execute(
@@ -93,7 +95,8 @@ def user_by_session(conn: psycopg.Connection[Any], session_hash: bytes, now: dt.
             "  WHERE s.session_hash = %(h)s AND s.expires_at > %(now)s AND NOT u.disabled),"
             " touch AS (UPDATE sessions SET last_seen_at = %(now)s,"
             "  expires_at = least(created_at + interval '12 hours', %(now)s + %(idle)s)"
-            "  WHERE session_hash = %(h)s AND last_seen_at < %(now)s - interval '1 minute'"
+            "  WHERE session_hash = (SELECT session_hash FROM sessions WHERE session_hash = %(h)s"
+            "   AND last_seen_at < %(now)s - interval '1 minute' FOR UPDATE SKIP LOCKED)"
             "  AND EXISTS (SELECT 1 FROM live))"
             " SELECT * FROM live",
             {"h": session_hash, "now": now, "idle": idle},
@@ -101,13 +104,21 @@ def user_by_session(conn: psycopg.Connection[Any], session_hash: bytes, now: dt.
 
 
 def user_by_api_token(conn: psycopg.Connection[Any], token_hash: bytes, now: dt.datetime) -> UserRow | None:
-    """The enabled user of a live (unexpired, unrevoked) API token, noting its use."""
+    """The enabled user of a live (unexpired, unrevoked) API token, noting its use.
+
+    The use is noted at most once a minute and never waited for (as for sessions): a script's parallel
+    calls with one token would otherwise run one at a time, each waiting for the previous commit.
+    """
     with conn.cursor(row_factory=class_row(UserRow)) as cur:
         return cur.execute(
-            f"UPDATE api_tokens t SET last_used_at = %(now)s FROM users u"
-            f" WHERE t.token_hash = %(h)s AND t.revoked_at IS NULL"
-            f" AND (t.expires_at IS NULL OR t.expires_at > %(now)s)"
-            f" AND u.user_id = t.user_id AND NOT u.disabled RETURNING {_USER_COLUMNS}",
+            f"WITH live AS (SELECT {_USER_COLUMNS} FROM api_tokens t JOIN users u ON u.user_id = t.user_id"
+            "  WHERE t.token_hash = %(h)s AND t.revoked_at IS NULL"
+            "  AND (t.expires_at IS NULL OR t.expires_at > %(now)s) AND NOT u.disabled),"
+            " touch AS (UPDATE api_tokens SET last_used_at = %(now)s"
+            "  WHERE token_hash = (SELECT token_hash FROM api_tokens WHERE token_hash = %(h)s"
+            "   AND (last_used_at IS NULL OR last_used_at < %(now)s - interval '1 minute') FOR UPDATE SKIP LOCKED)"
+            "  AND EXISTS (SELECT 1 FROM live))"
+            " SELECT * FROM live",
             {"h": token_hash, "now": now},
         ).fetchone()
 

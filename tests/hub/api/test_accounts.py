@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
@@ -148,3 +149,37 @@ def test_cookies_are_secure_when_served_over_tls(api_settings: Any, users: dict[
                         follow_redirects=False)
         session = next(c for c in r.headers.get_list("set-cookie") if c.startswith("vrs_session="))
         assert "Secure" in session and "HttpOnly" in session
+
+
+def test_a_request_never_waits_for_another_touching_its_session_or_token(app_client: Any, users: dict[str, str],
+                                                                         hub_db: str) -> None:
+    """A session's or token's row held by another transaction (one of the same user's requests sliding
+    the expiry) does not hold up the next request; the expiry still slides once the row is free."""
+    csrf = login(app_client, "clerk_a")
+    token = app_client.post("/api/v1/tokens", json={"name": "parallel"}, headers={"x-csrf-token": csrf}).json()["token"]
+    bearer = {"authorization": f"Bearer {token}"}
+    with connect(hub_db, None) as conn:
+        conn.execute("UPDATE sessions SET last_seen_at = last_seen_at - interval '5 minutes',"
+                     " expires_at = expires_at - interval '5 minutes'")
+        conn.execute("UPDATE api_tokens SET last_used_at = now() - interval '5 minutes'")
+        before = conn.execute("SELECT expires_at FROM sessions").fetchone()
+    with connect(hub_db, None) as holder, holder.transaction():
+        holder.execute("SET LOCAL lock_timeout = '20s'")
+        holder.execute("SELECT 1 FROM sessions FOR UPDATE")
+        holder.execute("SELECT 1 FROM api_tokens FOR UPDATE")
+        answers: list[int] = []
+        worker = threading.Thread(target=lambda: answers.extend([
+            app_client.get("/api/v1/me").status_code, app_client.get("/api/v1/me", headers=bearer).status_code]))
+        worker.start()
+        worker.join(timeout=15)
+        assert not worker.is_alive(), "the requests waited for the row another transaction holds"
+        assert answers == [200, 200]
+    assert app_client.get("/api/v1/me").status_code == 200
+    with connect(hub_db, None) as conn:
+        after = conn.execute("SELECT expires_at FROM sessions").fetchone()
+    assert before is not None and after is not None and after[0] > before[0]
+    assert app_client.get("/api/v1/me", headers=bearer).status_code == 200
+    with connect(hub_db, None) as conn:
+        used = conn.execute("SELECT last_used_at > now() - interval '1 minute' FROM api_tokens"
+                            " WHERE name = 'parallel'").fetchone()
+    assert used == (True,)
