@@ -136,8 +136,11 @@ def create_app(settings: ApiSettings) -> Litestar:
     db_pool = make_pool(settings.database_url, settings.db_role,  # type: ignore[arg-type]  # checked by connect
                         min_size=settings.pool_min_size, max_size=settings.pool_max_size, name="vrs-api")
 
+    state = ApiState(settings=settings, pool=db_pool, csrf_key=csrf_key)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        state.start_limiters()
         db_pool.open(wait=True, timeout=30)
         try:
             yield
@@ -145,7 +148,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             db_pool.close()
 
     def on_startup_state() -> State:
-        return State({"api": ApiState(settings=settings, pool=db_pool, csrf_key=csrf_key)})
+        return State({"api": state})
 
     engine_config = TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import psycopg
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -31,11 +31,25 @@ T = TypeVar("T")
 
 
 class ApiState(msgspec.Struct):
-    """What the app keeps between requests: settings, the pool and the key CSRF tokens are made with."""
+    """What the app keeps between requests: settings, the pool and the key CSRF tokens are made with.
+
+    The limiters (made at startup, in the event loop) give opening and closing a request's transaction
+    worker threads of their own, as many as the pool has connections. A request waiting for a connection
+    or a lock then never holds a thread that the request it waits for needs to finish its work and
+    commit: with one shared set of threads, a burst could fill them all with waiters and stall every
+    request until the pool's timeout.
+    """
 
     settings: ApiSettings
     pool: ConnectionPool[Any]
     csrf_key: bytes
+    open_limiter: CapacityLimiter | None = None
+    close_limiter: CapacityLimiter | None = None
+
+    def start_limiters(self) -> None:
+        """Make the limiters (in the event loop, which they belong to)."""
+        self.open_limiter = CapacityLimiter(self.settings.pool_max_size)
+        self.close_limiter = CapacityLimiter(self.settings.pool_max_size)
 
 
 class Db(msgspec.Struct):
@@ -128,30 +142,32 @@ def _caller_tx(request: Request[Any, Any, Any], st: ApiState) -> Iterator[Caller
         yield Caller(conn=conn, identity=identity, now=now, remote_addr=remote_addr(request), state=st)
 
 
-async def _in_thread(cm: AbstractContextManager[T]) -> AsyncGenerator[T, None]:
-    """Run a blocking context manager's enter and exit in a worker thread, around an async yield.
+async def _in_thread(cm: AbstractContextManager[T], st: ApiState) -> AsyncGenerator[T, None]:
+    """Run a blocking context manager's enter and exit in worker threads, around an async yield.
 
     Litestar runs a sync generator dependency on the event loop; the database waits must not block it.
     """
-    value = await to_thread.run_sync(cm.__enter__)
+    value = await to_thread.run_sync(cm.__enter__, limiter=st.open_limiter)
     try:
         yield value
     except BaseException as exc:
-        if not await to_thread.run_sync(cm.__exit__, type(exc), exc, exc.__traceback__):
+        if not await to_thread.run_sync(cm.__exit__, type(exc), exc, exc.__traceback__, limiter=st.close_limiter):
             raise
     else:
-        await to_thread.run_sync(cm.__exit__, None, None, None)
+        await to_thread.run_sync(cm.__exit__, None, None, None, limiter=st.close_limiter)
 
 
 async def provide_db(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Db, None]:
     """Dependency: one unscoped transaction (for logging in)."""
-    async for db in _in_thread(_db_tx(request, api_state(state))):
+    st = api_state(state)
+    async for db in _in_thread(_db_tx(request, st), st):
         yield db
 
 
 async def provide_caller(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Caller, None]:
     """Dependency: authenticate the caller and open its scoped transaction (NotAuthenticated if nobody)."""
-    async for caller in _in_thread(_caller_tx(request, api_state(state))):
+    st = api_state(state)
+    async for caller in _in_thread(_caller_tx(request, st), st):
         yield caller
 
 
