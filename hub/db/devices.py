@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -71,15 +71,21 @@ def get_device(conn: Conn, device_id: str) -> Device | None:
 
 def device_keys(conn: Conn, device_ids: Iterable[str]) -> dict[str, DeviceKey]:
     """The verification data of these stations (unknown ids are simply absent)."""
+    return device_keys_later(conn, device_ids)()
+
+
+def device_keys_later(conn: Conn, device_ids: Iterable[str]) -> Callable[[], dict[str, DeviceKey]]:
+    """device_keys, sent now and read when the returned function is called (in pipeline mode, later
+    statements go out meanwhile)."""
     ids = sorted(set(device_ids))
     if not ids:
-        return {}
+        return dict
     cur = conn.execute(
         "SELECT device_id, venue_id, status, public_key_pem,"
         " CASE WHEN previous_key_retires_at > now() THEN previous_public_key_pem END"
         " FROM devices WHERE device_id = ANY(%s)", (ids,)
     )
-    return {r[0]: DeviceKey(*r) for r in cur}
+    return lambda: {r[0]: DeviceKey(*r) for r in cur}
 
 
 def note_batches(conn: Conn, last_seq: Mapping[str, int]) -> None:

@@ -41,7 +41,7 @@ from hub.db import devices
 from hub.db.connect import connect
 from hub.db.devices import DeviceKey
 from hub.db.scoped import Scope, scoped
-from hub.errors import BatchRefused, KeyFileError
+from hub.errors import BatchRefused, IngestError, KeyFileError
 from hub.ingest.apply import GroupResult, apply_in_transaction
 from hub.ingest.backoff import Backoff
 from hub.ingest.fair_queue import FairQueue
@@ -74,6 +74,10 @@ class Incoming(msgspec.Struct, frozen=True):
     mid: int
     qos: int
     generation: int
+
+
+class _StationsChanged(IngestError):
+    """A station's registration changed between the check ahead and the transaction (rolls it back)."""
 
 
 class Precheck(NamedTuple):
@@ -362,16 +366,31 @@ class IngestWorker:
 
     def _records(self, signed: list[tuple[Incoming, Precheck]]) -> None:
         today = japan_today(datetime.datetime.now(datetime.UTC))
+        stations = {pre.device_id for _, pre in signed}
 
         Outcome = tuple[list[tuple[Incoming, CheckedBatch]], list[tuple[Incoming, BatchRefused]], GroupResult,
                         dict[str, DeviceKey]]
 
-        def work(conn: psycopg.Connection[Any]) -> Outcome:
+        def work(conn: psycopg.Connection[Any], ahead: bool) -> Outcome:
             # One transaction from the key lookup to the commit: a station revoked meanwhile is seen.
             with conn.pipeline(), scoped(conn, Scope.ingest()):
-                keys = devices.device_keys(conn, {pre.device_id for _, pre in signed})
+                keys_later = devices.device_keys_later(conn, stations)
                 checked: list[tuple[Incoming, CheckedBatch]] = []
                 refused: list[tuple[Incoming, BatchRefused]] = []
+                if ahead:
+                    # Every batch was checked ahead: apply at once, the key lookup travelling with the first
+                    # statements, and confirm before the commit that no station changed meanwhile.
+                    for msg, pre in signed:
+                        if isinstance(pre.outcome, BatchRefused):
+                            refused.append((msg, pre.outcome))
+                        elif pre.outcome is not None:
+                            checked.append((msg, pre.outcome))
+                    result = apply_in_transaction(conn, [b for _, b in checked], self.config.min_interval_days)
+                    keys = keys_later()
+                    if any(keys.get(pre.device_id) != pre.key for _, pre in signed):
+                        raise _StationsChanged
+                    return checked, refused, result, keys
+                keys = keys_later()
                 for msg, pre in signed:
                     outcome = pre.outcome
                     if outcome is None or keys.get(pre.device_id) != pre.key:
@@ -386,8 +405,12 @@ class IngestWorker:
                 result = apply_in_transaction(conn, [b for _, b in checked], self.config.min_interval_days)
             return checked, refused, result, keys
 
-        checked, refused, result, keys = self._with_db(work)
-        self._learn(keys, {pre.device_id for _, pre in signed})
+        ahead = all(pre.outcome is not None and pre.key is not None for _, pre in signed)
+        try:
+            checked, refused, result, keys = self._with_db(lambda conn: work(conn, ahead))
+        except _StationsChanged:  # rolled back: check those batches again with the keys as they are now
+            checked, refused, result, keys = self._with_db(lambda conn: work(conn, False))
+        self._learn(keys, stations)
         for msg, refusal in refused:
             self._refuse(msg, refusal)
         self.counters.transactions += 1
