@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import MutableScopeHeaders, State
@@ -53,6 +55,21 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
+
+
+def urlpath(value: object) -> str:
+    """Template filter: Jinja's ``urlencode`` of a text for a URL path, without its cost for the text that
+    needs no quoting (宛名番号 are digits, and a page lists a hundred of them)."""
+    text = str(value)
+    return text if _URL_SAFE(text) else quote(text, safe="/")
+
+
+def label(value: str, labels: Mapping[str, str]) -> str:
+    """Template filter: the label of a code, or the code itself when it has none."""
+    return labels.get(value, value)
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -158,6 +175,10 @@ def create_app(settings: ApiSettings) -> Litestar:
         engine.engine.globals["MAKER_JA"] = MAKER_LABELS
         engine.engine.globals["STATUS_JA"] = STATUS_LABELS
         engine.engine.globals["JST"] = JST
+        engine.engine.filters["urlpath"] = urlpath
+        engine.engine.filters["label"] = label
+        # Templates are part of the release, never edited in place: no stat() of the file on every page.
+        engine.engine.auto_reload = False
 
     engine_config.engine_callback = _template_globals
 

@@ -6,6 +6,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from jinja2.utils import url_quote
+
+from hub.api.app import urlpath
 from hub.db.connect import connect
 from hub.db.resident_search import prefix_end
 from hub.keys import load_secret, my_number_hmac
@@ -226,3 +229,8 @@ def test_cells_with_commas_quotes_and_line_breaks_are_stored_as_written(app_clie
     lines[1] = resident_line(MUNI_A, "A002", "0000000002", address="中区 2")
     changed = app_client.post(IMPORT, content=resident_csv(lines), headers={"x-csrf-token": csrf}).json()
     assert (changed["inserted"], changed["updated"], changed["unchanged"]) == (0, 1, 2)
+
+
+def test_resident_links_quote_what_jinjas_urlencode_quotes() -> None:
+    for text in ("0000000001", "A-1.x~_", "a/b", "宛名", "a b&c\"<", "%41", "?#", ""):
+        assert urlpath(text) == url_quote(text)
