@@ -12,7 +12,9 @@ import csv
 import datetime as dt
 import io
 import itertools
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -31,7 +33,7 @@ StagedRow = tuple[int, str, str, "str | None", str, str, str, dt.date, int, str,
 
 # Columns whose empty text is a value, not NULL (COPY's CSV reads an unquoted empty field as NULL).
 _NOT_NULL_TEXT = ("atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "address", "status")
-_COPY_BATCH_ROWS = 5000
+STAGE_BATCH_ROWS = 10_000
 
 
 class ApplyCounts(msgspec.Struct, frozen=True):
@@ -53,35 +55,112 @@ class VoucherConflict(msgspec.Struct, frozen=True):
 
 
 def create_stage(conn: Conn) -> None:
-    """A temporary staging table, dropped at the end of the transaction."""
+    """Temporary staging tables (the whole file, and one batch on its way), dropped at the end of the
+    transaction."""
     conn.execute(
         "CREATE TEMP TABLE resident_stage (line integer NOT NULL, atena_no text NOT NULL, voucher_no text NOT NULL,"
         " my_number_hmac text, name text NOT NULL, name_kana text NOT NULL, name_kana_norm text NOT NULL,"
         " birth_date date NOT NULL, sex smallint NOT NULL, address text NOT NULL, status text NOT NULL,"
         " status_date date) ON COMMIT DROP"
     )
+    conn.execute("CREATE TEMP TABLE resident_batch (LIKE resident_stage) ON COMMIT DROP")
 
 
-def copy_into_stage(conn: Conn, rows: Iterable[StagedRow]) -> int:
-    """COPY rows into the staging table as they come (the file is never held in memory); returns the count.
-
-    The rows go as CSV written by the csv module in batches: one C call per batch instead of psycopg
-    adapting every value, while the server takes in the previous batch.
-    """
-    n = 0
+def csv_batches(rows: Iterable[StagedRow], batch_rows: int = STAGE_BATCH_ROWS) -> Iterator[str]:
+    """The rows as CSV text for COPY, `batch_rows` at a time: the csv module writes a batch in one C call
+    where psycopg would adapt every value in Python."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    statement = (f"COPY resident_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
-                 f" WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(_NOT_NULL_TEXT)}))")
     it = iter(rows)
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        while batch := list(itertools.islice(it, _COPY_BATCH_ROWS)):
-            writer.writerows(batch)
-            copy.write(buf.getvalue())
-            buf.seek(0)
-            buf.truncate()
-            n += len(batch)
-    return n
+    while batch := list(itertools.islice(it, batch_rows)):
+        writer.writerows(batch)
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+# Residents plainly new (neither their 宛名番号 nor their voucher is in the table yet) go in as their batch
+# arrives; whatever else the file changes waits for apply_stage, which needs the whole file.
+_INSERT_NEW = (
+    "WITH ins AS ("
+    " INSERT INTO residents AS r (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
+    "  birth_date, sex, address, status, status_date, updated_at)"
+    " SELECT %(m)s, b.atena_no, b.voucher_no, b.name, b.name_kana, b.name_kana_norm, b.birth_date, b.sex,"
+    "  b.address, b.status, b.status_date, now() FROM resident_batch b"
+    " WHERE NOT EXISTS (SELECT 1 FROM residents o WHERE o.municipality_code = %(m)s AND o.atena_no = b.atena_no)"
+    " AND NOT EXISTS (SELECT 1 FROM residents o WHERE o.municipality_code = %(m)s AND o.voucher_no = b.voucher_no)"
+    " ON CONFLICT DO NOTHING RETURNING r.atena_no),"
+    " digests AS (INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
+    "  SELECT %(m)s, b.atena_no, b.my_number_hmac FROM resident_batch b JOIN ins ON ins.atena_no = b.atena_no"
+    "  WHERE b.my_number_hmac IS NOT NULL)"
+    " SELECT count(*) FROM ins"
+)
+
+
+class StageFeeder:
+    """Stages CSV batches of file rows from a worker thread, so that the database takes one batch in (and
+    inserts the residents in it that are plainly new) while the caller reads and checks the next.
+
+    Use it as a context manager and leave `conn` to it meanwhile. ``put(text, insert_new)`` queues a
+    batch (at most two wait, so memory stays bounded); ``finish()`` waits for the last one and raises what
+    failed in the worker. ``inserted`` counts the residents inserted so far. Everything it does is inside
+    the caller's transaction: rolling that back undoes it.
+    """
+
+    def __init__(self, conn: Conn, municipality_code: str) -> None:
+        self._conn = conn
+        self._params = {"m": municipality_code}
+        self._queue: queue.Queue[tuple[str, bool] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="resident-stage", daemon=True)
+        self.inserted = 0
+
+    def __enter__(self) -> StageFeeder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop()
+
+    def put(self, text: str, insert_new: bool) -> None:
+        """Queue one batch; raises at once if an earlier batch failed."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((text, insert_new))
+
+    def finish(self) -> None:
+        """Wait until every batch is staged; raise what failed."""
+        self._stop()
+        if self._error is not None:
+            raise self._error
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, only drain the queue so that put() never blocks
+                try:
+                    self._stage(*item)
+                except BaseException as exc:  # handed to the caller's thread by finish()
+                    self._error = exc
+
+    def _stage(self, text: str, insert_new: bool) -> None:
+        with self._conn.cursor() as cur:
+            with cur.copy(_copy_statement("resident_batch")) as copy:
+                copy.write(text)
+            cur.execute("INSERT INTO resident_stage SELECT * FROM resident_batch")
+            if insert_new:
+                row = cur.execute(_INSERT_NEW, self._params).fetchone()
+                self.inserted += int(row[0]) if row else 0
+            cur.execute("TRUNCATE resident_batch")
+
+
+def _copy_statement(table: str) -> str:
+    return (f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+            f" WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(_NOT_NULL_TEXT)}))")
 
 
 def finish_stage(conn: Conn) -> None:
@@ -102,8 +181,11 @@ def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> l
     return [VoucherConflict(int(r[0]), str(r[1]), str(r[2])) for r in cur]
 
 
-def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
+def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date,
+                inserted_before: int = 0) -> ApplyCounts:
     """Upsert the staged residents; in `full` mode flag active residents missing from the file (never delete).
+
+    ``inserted_before``: residents of the file a StageFeeder inserted already (counted as inserted).
 
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
@@ -139,7 +221,7 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
         params,
     ).fetchone()
     assert row is not None
-    inserted, updated, staged = int(row[0]), int(row[1]), int(row[2])
+    inserted, updated, staged = int(row[0]) + inserted_before, int(row[1]), int(row[2])
     conn.execute(
         "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
         " SELECT %(m)s, s.atena_no, s.my_number_hmac FROM resident_stage s WHERE s.my_number_hmac IS NOT NULL"

@@ -199,6 +199,11 @@ class TableScan(Generic[RowT]):
             ignored_columns=list(self._ignored),
         )
 
+    @property
+    def error_count(self) -> int:
+        """Errors found so far (the file may be applied only if it is 0 at the end)."""
+        return self._sink.count
+
     def _on_chunk(self, bytes_read: int) -> None:
         if self._progress is not None:
             self._progress(self._rows, bytes_read, self._total_bytes)

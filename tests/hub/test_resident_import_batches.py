@@ -1,0 +1,85 @@
+"""Resident import staged in batches while the file is still being read: plainly new residents go in early,
+yet a bad row or a voucher conflict anywhere in the file still leaves nothing applied, and vouchers moving
+between residents across batches work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+
+from hub.api.services.residents import ResidentImportResult, import_residents
+from hub.db import residents as residents_db
+from hub.db.connect import connect
+from hub.db.scoped import Scope, scoped
+from hub.keys import my_number_hmac
+from tests.hub.api.files import resident_csv, resident_line
+
+CODE = "131016"
+SECRET = bytes(range(32))
+
+
+@pytest.fixture(autouse=True)
+def _one_row_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(residents_db, "STAGE_BATCH_ROWS", 1)
+
+
+def _import(dsn: str, lines: list[str], mode: str = "diff") -> ResidentImportResult:
+    with connect(dsn, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)):
+        return import_residents(conn, municipality_code=CODE, stream=io.BytesIO(resident_csv(lines)),
+                                mode=mode, dry_run=False, secret=SECRET,  # type: ignore[arg-type]
+                                today=dt.date(2021, 8, 1), actor="test")
+
+
+def _residents(dsn: str) -> list[tuple[object, ...]]:
+    with connect(dsn, None) as conn:
+        return conn.execute("SELECT atena_no, voucher_no, name FROM residents ORDER BY atena_no").fetchall()
+
+
+def test_a_bad_row_in_a_later_batch_leaves_the_early_inserts_out(hub_db: str) -> None:
+    lines = [resident_line(CODE, f"A{i:03d}", f"{i:010d}", my_number="123456789018" if i == 1 else "")
+             for i in range(1, 6)]
+    lines.append(resident_line(CODE, "A099", "0000000099", birth="20990101"))
+    result = _import(hub_db, lines)
+    assert not result.ok and not result.applied
+    assert result.errors == ["line 7, 生年月日: 2099-01-01 is in the future"]
+    assert _residents(hub_db) == []
+    with connect(hub_db, None) as conn:
+        assert conn.execute("SELECT count(*) FROM my_number_hashes").fetchone() == (0,)
+
+
+def test_new_residents_and_their_digests_go_in_with_the_right_counts(hub_db: str) -> None:
+    first = _import(hub_db, [resident_line(CODE, "A001", "0000000001", my_number="123456789018"),
+                             resident_line(CODE, "A002", "0000000002")])
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
+    with connect(hub_db, None) as conn:
+        assert conn.execute("SELECT atena_no, hmac FROM my_number_hashes").fetchall() == [
+            ("A001", my_number_hmac(SECRET, "123456789018"))]
+    again = _import(hub_db, [resident_line(CODE, "A001", "0000000001", my_number="123456789018"),
+                             resident_line(CODE, "A002", "0000000002", name="山田 次郎"),
+                             resident_line(CODE, "A003", "0000000003")])
+    assert (again.inserted, again.updated, again.unchanged) == (1, 1, 1)
+
+
+def test_vouchers_swapped_across_batches_and_a_new_resident_taking_a_freed_one(hub_db: str) -> None:
+    assert _import(hub_db, [resident_line(CODE, "A001", "0000000001"),
+                            resident_line(CODE, "A002", "0000000002")]).ok
+    # The new resident comes first and takes 0000000001, which A001 gives up two batches later.
+    result = _import(hub_db, [resident_line(CODE, "A003", "0000000001"),
+                              resident_line(CODE, "A002", "0000000003"),
+                              resident_line(CODE, "A001", "0000000002")])
+    assert result.ok, result.errors
+    assert (result.inserted, result.updated) == (1, 2)
+    assert [r[:2] for r in _residents(hub_db)] == [("A001", "0000000002"), ("A002", "0000000003"),
+                                                   ("A003", "0000000001")]
+
+
+def test_a_voucher_held_by_a_resident_outside_the_file_refuses_everything(hub_db: str) -> None:
+    assert _import(hub_db, [resident_line(CODE, "A001", "0000000001")]).ok
+    result = _import(hub_db, [resident_line(CODE, "A002", "0000000002"),
+                              resident_line(CODE, "A003", "0000000001")])
+    assert not result.applied
+    assert result.errors == ["line 3, 接種券番号: 0000000001 already belongs to resident A001 (not in this file);"
+                             " correct the number or include that resident"]
+    assert [r[0] for r in _residents(hub_db)] == ["A001"]
