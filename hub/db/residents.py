@@ -12,8 +12,6 @@ import csv
 import datetime as dt
 import io
 import itertools
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -55,15 +53,13 @@ class VoucherConflict(msgspec.Struct, frozen=True):
 
 
 def create_stage(conn: Conn) -> None:
-    """Temporary staging tables (the whole file, and one batch on its way), dropped at the end of the
-    transaction."""
+    """A temporary staging table, dropped at the end of the transaction."""
     conn.execute(
         "CREATE TEMP TABLE resident_stage (line integer NOT NULL, atena_no text NOT NULL, voucher_no text NOT NULL,"
         " my_number_hmac text, name text NOT NULL, name_kana text NOT NULL, name_kana_norm text NOT NULL,"
         " birth_date date NOT NULL, sex smallint NOT NULL, address text NOT NULL, status text NOT NULL,"
         " status_date date) ON COMMIT DROP"
     )
-    conn.execute("CREATE TEMP TABLE resident_batch (LIKE resident_stage) ON COMMIT DROP")
 
 
 def csv_batches(rows: Iterable[StagedRow], batch_rows: int = STAGE_BATCH_ROWS) -> Iterator[str]:
@@ -79,83 +75,17 @@ def csv_batches(rows: Iterable[StagedRow], batch_rows: int = STAGE_BATCH_ROWS) -
         buf.truncate()
 
 
-# Residents plainly new (neither their 宛名番号 nor their voucher is in the table yet) go in as their batch
-# arrives; whatever else the file changes waits for apply_stage, which needs the whole file.
-_INSERT_NEW = (
-    "WITH ins AS ("
-    " INSERT INTO residents AS r (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
-    "  birth_date, sex, address, status, status_date, updated_at)"
-    " SELECT %(m)s, b.atena_no, b.voucher_no, b.name, b.name_kana, b.name_kana_norm, b.birth_date, b.sex,"
-    "  b.address, b.status, b.status_date, now() FROM resident_batch b"
-    " WHERE NOT EXISTS (SELECT 1 FROM residents o WHERE o.municipality_code = %(m)s AND o.atena_no = b.atena_no)"
-    " AND NOT EXISTS (SELECT 1 FROM residents o WHERE o.municipality_code = %(m)s AND o.voucher_no = b.voucher_no)"
-    " ON CONFLICT DO NOTHING RETURNING r.atena_no),"
-    " digests AS (INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
-    "  SELECT %(m)s, b.atena_no, b.my_number_hmac FROM resident_batch b JOIN ins ON ins.atena_no = b.atena_no"
-    "  WHERE b.my_number_hmac IS NOT NULL)"
-    " SELECT count(*) FROM ins"
-)
+def copy_into_stage(conn: Conn, batches: Iterable[str]) -> None:
+    """COPY CSV batches (csv_batches) into the staging table as they come: the file is never held in memory,
+    and the server takes one batch in while the caller reads the next."""
+    with conn.cursor() as cur, cur.copy(_copy_statement("resident_stage")) as copy:
+        for text in batches:
+            copy.write(text)
 
 
-class StageFeeder:
-    """Stages CSV batches of file rows from a worker thread, so that the database takes one batch in (and
-    inserts the residents in it that are plainly new) while the caller reads and checks the next.
-
-    Use it as a context manager and leave `conn` to it meanwhile. ``put(text, insert_new)`` queues a
-    batch (at most two wait, so memory stays bounded); ``finish()`` waits for the last one and raises what
-    failed in the worker. ``inserted`` counts the residents inserted so far. Everything it does is inside
-    the caller's transaction: rolling that back undoes it.
-    """
-
-    def __init__(self, conn: Conn, municipality_code: str) -> None:
-        self._conn = conn
-        self._params = {"m": municipality_code}
-        self._queue: queue.Queue[tuple[str, bool] | None] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="resident-stage", daemon=True)
-        self.inserted = 0
-
-    def __enter__(self) -> StageFeeder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop()
-
-    def put(self, text: str, insert_new: bool) -> None:
-        """Queue one batch; raises at once if an earlier batch failed."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put((text, insert_new))
-
-    def finish(self) -> None:
-        """Wait until every batch is staged; raise what failed."""
-        self._stop()
-        if self._error is not None:
-            raise self._error
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:  # after a failure, only drain the queue so that put() never blocks
-                try:
-                    self._stage(*item)
-                except BaseException as exc:  # handed to the caller's thread by finish()
-                    self._error = exc
-
-    def _stage(self, text: str, insert_new: bool) -> None:
-        with self._conn.cursor() as cur:
-            with cur.copy(_copy_statement("resident_batch")) as copy:
-                copy.write(text)
-            cur.execute("INSERT INTO resident_stage SELECT * FROM resident_batch")
-            if insert_new:
-                row = cur.execute(_INSERT_NEW, self._params).fetchone()
-                self.inserted += int(row[0]) if row else 0
-            cur.execute("TRUNCATE resident_batch")
+# The bulk statements of an import run with prepare=False: psycopg prepares a statement once a pooled
+# connection has run it five times, and PostgreSQL may then settle on a generic plan, made without the
+# sizes of this file and this municipality, for statements that each touch every row of the import.
 
 
 def _copy_statement(table: str) -> str:
@@ -177,15 +107,13 @@ def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> l
         " WHERE NOT EXISTS (SELECT 1 FROM resident_stage o WHERE o.atena_no = r.atena_no)"
         " ORDER BY s.line LIMIT %(limit)s",
         {"m": municipality_code, "limit": limit},
+        prepare=False,
     )
     return [VoucherConflict(int(r[0]), str(r[1]), str(r[2])) for r in cur]
 
 
-def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date,
-                inserted_before: int = 0) -> ApplyCounts:
+def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
     """Upsert the staged residents; in `full` mode flag active residents missing from the file (never delete).
-
-    ``inserted_before``: residents of the file a StageFeeder inserted already (counted as inserted).
 
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
@@ -196,6 +124,7 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
         "UPDATE residents r SET voucher_no = NULL FROM resident_stage s"
         " WHERE r.municipality_code = %(m)s AND r.atena_no = s.atena_no AND r.voucher_no IS DISTINCT FROM s.voucher_no",
         params,
+        prepare=False,
     )
     row = conn.execute(
         "WITH up AS ("
@@ -219,9 +148,10 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),"
         "  (SELECT count(*) FROM resident_stage) FROM up",
         params,
+        prepare=False,
     ).fetchone()
     assert row is not None
-    inserted, updated, staged = int(row[0]) + inserted_before, int(row[1]), int(row[2])
+    inserted, updated, staged = int(row[0]), int(row[1]), int(row[2])
     conn.execute(
         "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
         " SELECT %(m)s, s.atena_no, s.my_number_hmac FROM resident_stage s WHERE s.my_number_hmac IS NOT NULL"
@@ -230,6 +160,7 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
         " ON CONFLICT (municipality_code, atena_no) DO UPDATE SET hmac = excluded.hmac"
         " WHERE my_number_hashes.hmac <> excluded.hmac",
         params,
+        prepare=False,
     )
     flagged = 0
     if full:
@@ -238,6 +169,7 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
             " WHERE r.municipality_code = %(m)s AND r.status = 'active'"
             " AND NOT EXISTS (SELECT 1 FROM resident_stage s WHERE s.atena_no = r.atena_no)",
             params,
+            prepare=False,
         ).rowcount
     matched = match_unmatched_records(conn, municipality_code)
     forget_coverage(conn, municipality_code)
@@ -252,6 +184,7 @@ def match_unmatched_records(conn: Conn, municipality_code: str) -> int:
         " WHERE v.municipality_code = %(m)s AND v.atena_no IS NULL"
         " AND r.municipality_code = %(m)s AND r.voucher_no = v.voucher_no",
         {"m": municipality_code},
+        prepare=False,
     ).rowcount
 
 

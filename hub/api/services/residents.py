@@ -67,16 +67,18 @@ def import_residents(
             residents_db.create_stage(conn)
             scan = scan_residents(stream, municipality_code=municipality_code, today=today,
                                   hash_my_number=hash_my_number, progress=progress, total_bytes=total_bytes)
-            with residents_db.StageFeeder(conn, municipality_code) as feeder:
-                try:
-                    for text in residents_db.csv_batches(_staged(iter(scan)), residents_db.STAGE_BATCH_ROWS):
-                        # A file with an error is never applied: from then on, only read it for the report.
-                        if scan.error_count == 0:
-                            feeder.put(text, insert_new=True)
-                except FileFormatError as exc:
-                    result.errors, result.error_count = [str(exc)], 1
-                    raise _Discard() from None
-                feeder.finish()
+
+            def batches() -> Iterator[str]:
+                for text in residents_db.csv_batches(_staged(iter(scan)), residents_db.STAGE_BATCH_ROWS):
+                    # A file with an error is never applied: from then on, only read it for the report.
+                    if scan.error_count == 0:
+                        yield text
+
+            try:
+                residents_db.copy_into_stage(conn, batches())
+            except FileFormatError as exc:
+                result.errors, result.error_count = [str(exc)], 1
+                raise _Discard() from None
             report = scan.report
             result.encoding, result.rows = report.encoding, report.rows
             residents_db.finish_stage(conn)
@@ -90,8 +92,7 @@ def import_residents(
                                  for c in conflicts]
                 result.error_count = len(conflicts)
                 raise _Discard()
-            counts = residents_db.apply_stage(conn, municipality_code, full=mode == "full", today=today,
-                                              inserted_before=feeder.inserted)
+            counts = residents_db.apply_stage(conn, municipality_code, full=mode == "full", today=today)
             result.ok = True
             for field in msgspec.structs.fields(counts):
                 setattr(result, field.name, getattr(counts, field.name))
