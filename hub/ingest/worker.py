@@ -1,15 +1,15 @@
 """The ingest process: an MQTT 5 client on the shared subscription feeding one database worker.
 
-Four threads hand work along, so that checking signatures, waiting for the database and signing acks
-overlap instead of taking turns (libsodium releases the GIL while it works):
-- the network loop only queues messages;
+Three threads hand work along, so that checking signatures, waiting for the database and talking to the
+broker overlap instead of taking turns (libsodium releases the GIL while it works):
+- the network loop queues what arrives and sends what the others queued for it: each batch's signed ack
+  and then the PUBACK of its MQTT message, only after its commit (one thread owns the connection, so
+  sending needs no hand-over between threads);
 - the checker takes a group (up to a group size, fairly between stations) and verifies it against the
   station keys the last transactions saw;
 - the main loop applies the group in one transaction, which reads the keys again: a batch whose station
   changed meanwhile (revoked, key rotated or retired) is checked again inside it, so nothing the checker
-  did can outlive a revocation;
-- the sender, only after the commit, publishes each batch's signed ack and then acknowledges (PUBACK) the
-  MQTT messages.
+  did can outlive a revocation.
 Nothing is acknowledged before it is committed, so a crash at any point loses nothing: the station's
 outbox resends what no signed ack answered, and the record_id dedup keeps it exactly once.
 """
@@ -88,10 +88,15 @@ class Precheck(NamedTuple):
     outcome: CheckedBatch | BatchRefused | None
 
 
-# Groups checked ahead of the database work: enough to keep it busy, few enough to stay current.
-CHECKED_AHEAD = 2
+# Groups checked ahead of the database work: enough to keep it busy (a live stream comes in small groups
+# that the main loop joins into one transaction), few enough to stay current.
+CHECKED_AHEAD = 8
 # A station over its message rate is named in the log at most this often.
 RATE_LOG_SECONDS = 60.0
+# How long the network loop waits for traffic: short while answers are flowing (they are queued by
+# other threads and sent by this one, between waits), long when idle.
+BUSY_WAIT_SECONDS = 0.003
+IDLE_WAIT_SECONDS = 0.2
 # How often the hub key file is looked at: `vrs-hub keys rotate` takes effect without a restart.
 KEY_CHECK_SECONDS = 2.0
 
@@ -140,8 +145,8 @@ class IngestWorker:
         self._lookups_paused_until = 0.0
         self._checked: queue.Queue[tuple[list[Incoming], list[Precheck | BatchRefused | None] | None]] = (
             queue.Queue(CHECKED_AHEAD))
-        # Everything said to the broker besides the network loop's own traffic goes through the sender.
-        self._outgoing: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        # Acks and PUBACKs, queued by the other threads and sent by the network loop in order.
+        self._outgoing: queue.Queue[Callable[[], None]] = queue.Queue()
         self._net_stop = threading.Event()
         self._client = self._make_client()
 
@@ -203,6 +208,7 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
         props.ReceiveMaximum = RECEIVE_MAXIMUM
         need_connect, first = True, True
+        last_sent = 0.0
         while not self._net_stop.is_set():
             try:
                 if need_connect:
@@ -214,7 +220,12 @@ class IngestWorker:
                     else:
                         self._client.reconnect()
                     first, need_connect = False, False
-                rc = self._client.loop(timeout=0.2)
+                # Short waits while answers are being sent (a commit's acks go out within a few ms of it),
+                # long ones when idle.
+                busy = time.monotonic() - last_sent < 1.0
+                rc = self._client.loop(timeout=BUSY_WAIT_SECONDS if busy else IDLE_WAIT_SECONDS)
+                if self._send_pending():
+                    last_sent = time.monotonic()
                 if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                     if self.connected.is_set():
                         backoff.reset()
@@ -224,6 +235,8 @@ class IngestWorker:
             need_connect = True
             self._net_stop.wait(backoff.next_delay())
         try:
+            self._send_pending()  # what is committed is still answered before the connection closes
+            self._client.loop(timeout=0.2)
             self._client.disconnect()
             self._client.loop(timeout=0.2)
         except OSError:
@@ -237,9 +250,15 @@ class IngestWorker:
         if msg.qos > 0 and msg.generation == self._generation:
             self._client.ack(msg.mid, msg.qos)
 
-    def _sender_loop(self) -> None:
-        """Publish acks and PUBACKs in the order they were queued, until the None that ends the run."""
-        while (send := self._outgoing.get()) is not None:
+    def _send_pending(self) -> bool:
+        """Publish the acks and PUBACKs queued so far, in order (on the network thread); True if any."""
+        sent = False
+        while True:
+            try:
+                send = self._outgoing.get_nowait()
+            except queue.Empty:
+                return sent
+            sent = True
             try:
                 send()
             except Exception:  # the station resends what is left unanswered; answer the rest
@@ -431,7 +450,7 @@ class IngestWorker:
         self._finish(msg)
 
     def _send_ack(self, device_id: str, ack: Ack, msg: Incoming) -> None:
-        """Sign and publish the ack, then PUBACK the batch's message (on the sender thread)."""
+        """Sign and publish the ack, then PUBACK the batch's message (queued for the network loop)."""
 
         def send() -> None:
             token = sign_ack(ack, self._signing_key())
@@ -537,8 +556,7 @@ class IngestWorker:
         """Connect, subscribe and process until `stop` is set."""
         net = threading.Thread(target=self._network_loop, name="ingest-mqtt", daemon=True)
         checker = threading.Thread(target=self._check_loop, name="ingest-check", daemon=True)
-        sender = threading.Thread(target=self._sender_loop, name="ingest-send", daemon=True)
-        for thread in (net, checker, sender):
+        for thread in (net, checker):
             thread.start()
         try:
             while not self.stop.is_set():
@@ -556,9 +574,6 @@ class IngestWorker:
         finally:
             self.stop.set()
             checker.join(timeout=5)
-            # What is committed is still answered before the connection closes.
-            self._outgoing.put(None)
-            sender.join(timeout=5)
             self._net_stop.set()
             net.join(timeout=5)
             if self._db is not None:
