@@ -1,7 +1,7 @@
 """Ingest benchmark: simulated stations publish signed batches through Mosquitto to `vrs-hub ingest`
 on PostgreSQL, all on this machine; prints one JSON line. Run from the repository root:
 
-    .venv/bin/python bench/ingest.py [--records 100000] [--live-records 20000] [--stations 20]
+    .venv/bin/python bench/ingest.py [--records 100000] [--live-records 40000] [--stations 20]
 
 Modes, each against a freshly migrated database and fresh ingest process(es):
 - drain: every station publishes its backlog at once in full batches of 200 records;
@@ -307,7 +307,8 @@ def run_mode(cluster: PgCluster, broker: Broker, work: Path, name: str, *, recor
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=100_000, help="records in the drain modes")
-    ap.add_argument("--live-records", type=int, default=20_000, help="records (= batches) in the live mode")
+    ap.add_argument("--live-records", type=int, default=40_000,
+                    help="records (= batches) in the live mode: long enough that its first second weighs little")
     ap.add_argument("--stations", type=int, default=20)
     ap.add_argument("--window", type=int, default=25, help="live mode: unanswered batches per station")
     ap.add_argument("--modes", default="drain,live,drain2,live2")

@@ -58,6 +58,8 @@ log = logging.getLogger("hub.ingest")
 # Unacknowledged messages the broker may have in flight to this worker (MQTT 5 Receive Maximum).
 RECEIVE_MAXIMUM = 1000
 KEEPALIVE_SECONDS = 30
+# Acks published and not yet PUBACKed by the broker, beyond which paho holds the next ones back.
+ACKS_IN_FLIGHT = 1000
 # Immediate retries of a transaction that lost a race (deadlock, serialization, unique key) before
 # its batches are treated as content errors.
 MAX_CONFLICT_RETRIES = 5
@@ -161,6 +163,7 @@ class IngestWorker:
         if settings.tls:
             client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None, cert_reqs=ssl.CERT_REQUIRED,
                            tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.max_inflight_messages_set(ACKS_IN_FLIGHT)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
