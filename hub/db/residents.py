@@ -256,38 +256,6 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     device_id: str | None
 
 
-def search(conn: Conn, municipality_code: str, *, atena_no: str | None = None, voucher_no: str | None = None,
-           kana_prefix: str | None = None, birth_date: dt.date | None = None, limit: int = 100,
-           offset: int = 0) -> list[ResidentSummary]:
-    """Residents matching every given criterion (kana compared in its normalised form, as a prefix)."""
-    where = ["r.municipality_code = %(m)s"]
-    params: dict[str, Any] = {"m": municipality_code, "limit": limit, "offset": offset}
-    if atena_no:
-        where.append("r.atena_no = %(atena)s")
-        params["atena"] = atena_no
-    if voucher_no:
-        where.append("(r.voucher_no = %(voucher)s OR EXISTS (SELECT 1 FROM vaccinations v"
-                     " WHERE v.municipality_code = r.municipality_code AND v.atena_no = r.atena_no"
-                     " AND v.voucher_no = %(voucher)s))")
-        params["voucher"] = voucher_no
-    if kana_prefix:
-        where.append("r.name_kana_norm ~>=~ %(kana_from)s AND r.name_kana_norm LIKE %(kana)s")
-        params["kana_from"] = kana_prefix
-        params["kana"] = kana_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if birth_date:
-        where.append("r.birth_date = %(birth)s")
-        params["birth"] = birth_date
-    cur = conn.execute(
-        "SELECT r.atena_no, r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.status,"
-        " (SELECT count(*) FROM vaccinations v WHERE v.municipality_code = r.municipality_code"
-        "  AND v.atena_no = r.atena_no AND v.status = 'vaccinated')"
-        f" FROM residents r WHERE {' AND '.join(where)} ORDER BY r.name_kana_norm, r.atena_no"
-        " LIMIT %(limit)s OFFSET %(offset)s",
-        params,
-    )
-    return [ResidentSummary(*r) for r in cur]
-
-
 def get(conn: Conn, municipality_code: str, atena_no: str) -> ResidentDetail | None:
     row = conn.execute(
         "SELECT r.atena_no, r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address, r.status,"
