@@ -234,10 +234,9 @@ def _args_export(p: argparse.ArgumentParser) -> None:
 
 def _export_records(args: argparse.Namespace, config: HubConfig) -> int:
     """Stream a municipality's current records as CSV to standard output."""
-    from hub.db import export
+    from hub.api.services.exports import csv_chunks
     from hub.db.connect import connect
     from hub.db.scoped import Scope, scoped
-    from hub.files.export import write_ledger, write_long
     from protocol.municipalities import is_municipality
 
     if not is_municipality(args.municipality):
@@ -245,12 +244,7 @@ def _export_records(args: argparse.Namespace, config: HubConfig) -> int:
     out = sys.stdout.buffer
     scope = Scope.municipality(args.municipality)
     with connect(config.database_url_for("api"), "vrs_api") as conn, scoped(conn, scope):
-        if args.layout == "long":
-            chunks = write_long(export.current_records(conn, args.municipality), args.encoding)
-        else:
-            doses = export.max_dose(conn, args.municipality)
-            chunks = write_ledger(export.ledger_records(conn, args.municipality), doses, args.encoding)
-        for chunk in chunks:
+        for chunk in csv_chunks(conn, args.municipality, args.layout, args.encoding):
             out.write(chunk)
     out.flush()
     return 0
