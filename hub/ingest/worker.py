@@ -150,6 +150,7 @@ class IngestWorker:
         # Acks and PUBACKs, queued by the other threads and sent by the network loop in order.
         self._outgoing: queue.Queue[Callable[[], None]] = queue.Queue()
         self._net_stop = threading.Event()
+        self._last_received = 0.0  # by the network loop, to know when answers are due
         self._client = self._make_client()
 
     # --- MQTT -----------------------------------------------------------------------------------
@@ -186,6 +187,7 @@ class IngestWorker:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
         station = parts[3] if len(parts) == 5 else msg.topic  # vrs/v1/devices/{id}/{kind}; anything else alone
+        self._last_received = time.monotonic()
         incoming = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
         if self._rate.allow(station):
             self._queue.put(station, incoming)
@@ -223,9 +225,9 @@ class IngestWorker:
                     else:
                         self._client.reconnect()
                     first, need_connect = False, False
-                # Short waits while answers are being sent (a commit's acks go out within a few ms of it),
-                # long ones when idle.
-                busy = time.monotonic() - last_sent < 1.0
+                # Short waits while messages come in or answers go out (a commit's acks then leave within a
+                # few ms of it), long ones when idle.
+                busy = time.monotonic() - max(last_sent, self._last_received) < 1.0
                 rc = self._client.loop(timeout=BUSY_WAIT_SECONDS if busy else IDLE_WAIT_SECONDS)
                 if self._send_pending():
                     last_sent = time.monotonic()
