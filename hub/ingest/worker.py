@@ -285,6 +285,10 @@ class IngestWorker:
                     # An ack promises the records are stored: whatever the server's default, a commit
                     # must reach the WAL before it returns.
                     self._db.execute("SET synchronous_commit TO on")
+                    # psycopg prepares a statement run five times, and PostgreSQL may then keep one generic
+                    # plan for it; made while the tables were small, that plan reads them whole for every
+                    # key as they grow. Plan each group's statements for the tables as they are.
+                    self._db.execute("SET plan_cache_mode TO force_custom_plan")
                 return work(self._db)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
                     psycopg.errors.UniqueViolation):
