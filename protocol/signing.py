@@ -36,7 +36,6 @@ ALG: Final = "Ed25519"
 RECORDS_TYP: Final = "vrs-records+json"
 ACK_TYP: Final = "vrs-ack+json"
 HUB_KID: Final = "hub"
-_HEADER_KEYS: Final = frozenset({"alg", "kid", "typ"})
 _MAX_HEADER_BYTES: Final = 512
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
