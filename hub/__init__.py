@@ -12,5 +12,6 @@ Exceptions (hub.errors)::
      +-- ConflictError          an id is already taken (venue add, device add)
      +-- IngestError            base of what the ingest refuses
           +-- BatchRefused      a whole batch is refused before anything is written (.reason)
+          +-- BrokerError       the broker refused the login or a subscription, or broke the protocol
      +-- BackupError            a backup cannot be written or restored (secret, file, audit chain, target)
 """

@@ -48,5 +48,9 @@ class BatchRefused(IngestError):
         self.detail = detail
 
 
+class BrokerError(IngestError):
+    """The broker refused the ingest (login, subscription) or broke the MQTT protocol; the ingest reconnects."""
+
+
 class BackupError(HubError):
     """A backup cannot be written or restored: wrong passphrase, altered file, broken audit chain, target not empty."""

@@ -16,10 +16,10 @@ outbox resends what no signed ack answered, and the record_id dedup keeps it exa
 
 from __future__ import annotations
 
+import collections
 import datetime
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -27,24 +27,20 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
-import paho.mqtt.client as mqtt
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.config import HubConfig
 from hub.db import devices
 from hub.db.connect import connect
 from hub.db.devices import DeviceKey
 from hub.db.scoped import Scope, scoped
-from hub.errors import BatchRefused, IngestError, KeyFileError
+from hub.errors import BatchRefused, BrokerError, IngestError, KeyFileError
 from hub.ingest.apply import GroupResult, apply_in_transaction
 from hub.ingest.backoff import Backoff
 from hub.ingest.fair_queue import FairQueue
+from hub.ingest.mqtt_link import MqttLink
+from hub.ingest.mqtt_wire import Publish
 from hub.ingest.station_rate import StationRate
 from hub.ingest.verify import CheckedBatch, KeyCache, check_batch, signer_of
 from hub.keys import load_hub_key
@@ -58,8 +54,6 @@ log = logging.getLogger("hub.ingest")
 # Unacknowledged messages the broker may have in flight to this worker (MQTT 5 Receive Maximum).
 RECEIVE_MAXIMUM = 1000
 KEEPALIVE_SECONDS = 30
-# Acks published and not yet PUBACKed by the broker, beyond which paho holds the next ones back.
-ACKS_IN_FLIGHT = 1000
 # Immediate retries of a transaction that lost a race (deadlock, serialization, unique key) before
 # its batches are treated as content errors.
 MAX_CONFLICT_RETRIES = 5
@@ -147,48 +141,21 @@ class IngestWorker:
         self._lookups_paused_until = 0.0
         self._checked: queue.Queue[tuple[list[Incoming], list[Precheck | BatchRefused | None] | None]] = (
             queue.Queue(CHECKED_AHEAD))
-        # Acks and PUBACKs, queued by the other threads and sent by the network loop in order.
-        self._outgoing: queue.Queue[Callable[[], None]] = queue.Queue()
+        # Acks and PUBACKs, queued by the other threads and sent by the network loop in order (a deque: the
+        # loop polls it between waits, so nobody needs waking, and append/popleft are atomic).
+        self._outgoing: collections.deque[Callable[[], None]] = collections.deque()
         self._net_stop = threading.Event()
         self._last_received = 0.0  # by the network loop, to know when answers are due
-        self._client = self._make_client()
+        self._link = MqttLink(config.mqtt, self.client_id, receive_maximum=RECEIVE_MAXIMUM, keepalive=KEEPALIVE_SECONDS,
+                              subscriptions=[(INGEST_SUBSCRIPTION, 1), (STATUS_SUBSCRIPTION, 1)])
 
     # --- MQTT -----------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
-        settings = self.config.mqtt
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                             manual_ack=True, reconnect_on_failure=False)
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None, cert_reqs=ssl.CERT_REQUIRED,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.max_inflight_messages_set(ACKS_IN_FLIGHT)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
-
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
-            return
-        self._generation += 1
-        client.subscribe([(INGEST_SUBSCRIPTION, SubscribeOptions(qos=1)),
-                          (STATUS_SUBSCRIPTION, SubscribeOptions(qos=1))])
-        self.connected.set()
-        log.info("connected to the broker as %s", self.client_id)
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
-        self.connected.clear()
-        log.warning("disconnected from the broker: %s", reason)
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: Publish) -> None:
         parts = msg.topic.split("/")
         station = parts[3] if len(parts) == 5 else msg.topic  # vrs/v1/devices/{id}/{kind}; anything else alone
         self._last_received = time.monotonic()
-        incoming = Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        incoming = Incoming(msg.topic, msg.payload, msg.packet_id, msg.qos, self._generation)
         if self._rate.allow(station):
             self._queue.put(station, incoming)
         else:
@@ -210,58 +177,58 @@ class IngestWorker:
     def _network_loop(self) -> None:
         settings = self.config.mqtt
         backoff = Backoff()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
-        need_connect, first = True, True
         last_sent = 0.0
         while not self._net_stop.is_set():
             try:
-                if need_connect:
-                    if first:
-                        # A clean session: a worker that went away must not stay a member of the shared
-                        # subscription collecting messages; what it held unacknowledged, stations resend.
-                        self._client.connect(settings.host, settings.port, KEEPALIVE_SECONDS, clean_start=True,
-                                             properties=props)
-                    else:
-                        self._client.reconnect()
-                    first, need_connect = False, False
+                if not self._link.connected:
+                    # A clean session each time: a worker that went away must not stay a member of the shared
+                    # subscription collecting messages; what it held unacknowledged, stations resend.
+                    self._link.connect()
+                    self._generation += 1
+                    self.connected.set()
+                    backoff.reset()
+                    log.info("connected to the broker as %s", self.client_id)
                 # Short waits while messages come in or answers go out (a commit's acks then leave within a
                 # few ms of it), long ones when idle.
                 busy = time.monotonic() - max(last_sent, self._last_received) < 1.0
-                rc = self._client.loop(timeout=BUSY_WAIT_SECONDS if busy else IDLE_WAIT_SECONDS)
+                for msg in self._link.poll(BUSY_WAIT_SECONDS if busy else IDLE_WAIT_SECONDS):
+                    self._on_message(msg)
                 if self._send_pending():
                     last_sent = time.monotonic()
-                if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    if self.connected.is_set():
-                        backoff.reset()
-                    continue
-            except (OSError, ssl.SSLError) as exc:
-                log.warning("cannot reach the broker at %s:%s: %s", settings.host, settings.port, exc)
-            need_connect = True
+                    self._link.flush()
+                continue
+            except (OSError, BrokerError) as exc:
+                was_connected = self.connected.is_set()
+                self.connected.clear()
+                self._link.close()
+                if was_connected:
+                    log.warning("disconnected from the broker: %s", exc)
+                else:
+                    log.warning("cannot reach the broker at %s:%s: %s", settings.host, settings.port, exc)
             self._net_stop.wait(backoff.next_delay())
         try:
-            self._send_pending()  # what is committed is still answered before the connection closes
-            self._client.loop(timeout=0.2)
-            self._client.disconnect()
-            self._client.loop(timeout=0.2)
-        except OSError:
+            if self._link.connected:
+                self._send_pending()  # what is committed is still answered before the connection closes
+        except (OSError, BrokerError):
             pass
+        self._link.close()
+        self.connected.clear()
 
     def _finish(self, msg: Incoming) -> None:
         """PUBACK a message once its outcome is committed (only on the connection it came from)."""
-        self._outgoing.put(lambda: self._puback(msg))
+        self._outgoing.append(lambda: self._puback(msg))
 
     def _puback(self, msg: Incoming) -> None:
-        if msg.qos > 0 and msg.generation == self._generation:
-            self._client.ack(msg.mid, msg.qos)
+        if msg.qos > 0 and msg.generation == self._generation and self._link.connected:
+            self._link.ack(msg.mid)
 
     def _send_pending(self) -> bool:
         """Publish the acks and PUBACKs queued so far, in order (on the network thread); True if any."""
         sent = False
         while True:
             try:
-                send = self._outgoing.get_nowait()
-            except queue.Empty:
+                send = self._outgoing.popleft()
+            except IndexError:
                 return sent
             sent = True
             try:
@@ -459,14 +426,16 @@ class IngestWorker:
         self._finish(msg)
 
     def _send_ack(self, device_id: str, ack: Ack, msg: Incoming) -> None:
-        """Sign and publish the ack, then PUBACK the batch's message (queued for the network loop)."""
+        """Sign the ack here and queue its publishing, then the PUBACK of the batch's message, for the network
+        loop (which owns the connection and has the broker's packets to read meanwhile)."""
+        topic, token = acks_topic(device_id), sign_ack(ack, self._signing_key()).encode("ascii")
 
         def send() -> None:
-            token = sign_ack(ack, self._signing_key())
-            self._client.publish(acks_topic(device_id), token.encode("ascii"), qos=1)
+            if self._link.connected:
+                self._link.publish(topic, token)
             self._puback(msg)
 
-        self._outgoing.put(send)
+        self._outgoing.append(send)
 
     def _signing_key(self) -> Ed25519PrivateKey:
         """The hub key to sign acks with, read again when `vrs-hub keys rotate` has replaced the file."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.config import load_config
 from hub.ingest.fair_queue import FairQueue
+from hub.ingest.mqtt_wire import Publish
 from hub.ingest.worker import IngestWorker
 from protocol.topics import records_topic
 
@@ -79,10 +79,7 @@ def test_the_worker_puts_a_quiet_stations_batch_in_the_next_group_during_a_flood
     worker = IngestWorker(config)
 
     def receive(device_id: str, mid: int) -> None:
-        msg = mqtt.MQTTMessage(mid, records_topic(device_id).encode())
-        msg.payload = b"token"
-        msg.qos = 1
-        worker._on_message(worker._client, None, msg)
+        worker._on_message(Publish(records_topic(device_id), b"token", qos=1, packet_id=mid, retain=False))
 
     for mid in range(1, 1001):
         receive("st-flood", mid)

@@ -161,8 +161,6 @@ def test_the_hub_ingest_verifies_the_broker_against_vrs_mqtt_ca_file(
             finally:
                 worker.stop.set()
                 runner.join(10)
-                # paho keeps the wake-up socket pair of a client that never got connected until the GC finds it.
-                worker._client._reset_sockets()
                 # The socket of a failed handshake is still referenced by the logged exception: let go of both
                 # here, so that it is collected under this module's warning filter.
                 caplog.clear()
