@@ -35,12 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.config import MqttSettings
 from hub.db.connect import connect
 from hub.db.migrate import migrate
+from hub.ingest.mqtt_link import MqttLink
 from hub.keys import ensure_hub_key, ensure_secret, load_hub_key
 from protocol.records import JST, Record, decode_ack, encode_batch
 from protocol.signing import sign_batch, verify_ack
@@ -63,9 +63,10 @@ def pct(values: list[float], q: float) -> float:
 class Sim:
     """The stations of one run: pre-signed batches, one MQTT connection each, acks timed and checked.
 
-    One thread drives every station's connection (paho's external-loop calls over a selector), sending a
-    station's next batch when an ack frees a slot of its window: simulating twenty stations must not cost
-    the two cores the hub is being measured on more than the stations' own work.
+    One thread drives every station's connection over a selector, sending a station's next batch when an
+    ack frees a slot of its window. The connections use the hub's own lean MQTT client rather than paho
+    (which the real stations run): simulating twenty stations must not cost the two cores the hub is being
+    measured on more than the stations' own work.
     """
 
     def __init__(self, broker: Broker, stations: list[Station], batches: dict[str, list[tuple[int, bytes, int]]],
@@ -81,39 +82,37 @@ class Sim:
         self.rejected = 0
         self.bad = 0
         self.total = sum(len(b) for b in batches.values())
-        self.clients: dict[str, mqtt.Client] = {}
+        self.links: dict[str, MqttLink] = {}
         self._next = dict.fromkeys(batches, 0)
         self._selector = selectors.DefaultSelector()
         for st in stations:
-            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{st.device_id}", protocol=mqtt.MQTTv5)
-            c.max_inflight_messages_set(1000)
-            c.max_queued_messages_set(0)
-            c.on_message = self._on_ack
-            c.connect(broker.host, broker.port, keepalive=60)
-            c.subscribe(f"vrs/v1/devices/{st.device_id}/acks", qos=1)
-            self.clients[st.device_id] = c
-            sock = c.socket()
-            assert sock is not None
-            self._selector.register(sock, selectors.EVENT_READ, c)
-        self._pump(until=lambda: all(c.is_connected() for c in self.clients.values()), timeout=10)
-        # Let the SUBACKs arrive before the first batch goes out.
-        self._pump(until=lambda: False, timeout=0.3)
+            link = MqttLink(MqttSettings(broker.host, broker.port), f"bench-{st.device_id}",
+                            subscriptions=[(f"vrs/v1/devices/{st.device_id}/acks", 1)], receive_maximum=1000,
+                            keepalive=60)
+            link.connect()
+            self.links[st.device_id] = link
+            assert link._sock is not None
+            self._selector.register(link._sock, selectors.EVENT_READ, (st.device_id, link))
 
     def _pump(self, until: Any, timeout: float) -> None:
         """Drive every connection until `until()` holds or `timeout` seconds pass."""
         deadline = time.monotonic() + timeout
-        last_misc = 0.0
+        last_misc = time.monotonic()
         while not until() and time.monotonic() < deadline:
-            for c in self.clients.values():
-                if c.want_write():
-                    c.loop_write()
+            for link in self.links.values():
+                link.flush()
             for key, _ in self._selector.select(timeout=0.05):
-                key.data.loop_read()
+                device, link = key.data
+                for msg in link.poll(0):
+                    self._on_ack(device, msg.payload)
+                    link.ack(msg.packet_id)
             now = time.monotonic()
-            if now - last_misc > 1:
+            if now - last_misc > 1:  # keepalive pings for quiet stations
                 last_misc = now
-                for c in self.clients.values():
-                    c.loop_misc()
+                for link in self.links.values():
+                    for msg in link.poll(0):
+                        self._on_ack(link.client_id.removeprefix("bench-"), msg.payload)
+                        link.ack(msg.packet_id)
 
     def _publish_next(self, device: str) -> None:
         i = self._next[device]
@@ -121,14 +120,13 @@ class Sim:
             self._next[device] = i + 1
             seq, token, _n = self.batches[device][i]
             self.sent_at[(device, seq)] = time.perf_counter()
-            self.clients[device].publish(f"vrs/v1/devices/{device}/records", token, qos=1)
+            self.links[device].publish(f"vrs/v1/devices/{device}/records", token)
 
-    def _on_ack(self, _c: Any, _u: Any, msg: Any) -> None:
+    def _on_ack(self, device: str, payload: bytes) -> None:
         now = time.perf_counter()
-        device = msg.topic.split("/")[3]
         self.received += 1
         try:
-            token = msg.payload.decode()
+            token = payload.decode()
             if self.received % self.verify_every == 0:
                 ack = verify_ack(token, [self.hub_key])
             else:  # verifying costs as much as the hub's own check: on a shared 2-core box, sample it
@@ -159,10 +157,9 @@ class Sim:
         return [(self.acked_at[k] - self.sent_at[k]) * 1000 for k in self.acked_at if k in self.sent_at]
 
     def close(self) -> None:
-        for c in self.clients.values():
-            c.disconnect()
-            c.loop_write()
         self._selector.close()
+        for link in self.links.values():
+            link.close()
 
 
 def _cpu_seconds(pid: int, *, children: bool = False) -> float:
