@@ -1,0 +1,55 @@
+"""A resident always names a municipality that exists, and a municipality named by residents never goes away:
+checked per statement by triggers (migration 0062) instead of a per-row foreign key, proven on the server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import errors
+
+CODE = "131016"  # 千代田区
+UNKNOWN = "999991"
+
+
+def _insert(conn: psycopg.Connection[tuple[object, ...]], *codes: str) -> None:
+    conn.execute(
+        "INSERT INTO residents (municipality_code, atena_no, name)"
+        " SELECT code, 'A' || n, 'person' FROM unnest(%s::text[]) WITH ORDINALITY AS t (code, n)",
+        (list(codes),),
+    )
+
+
+def test_a_resident_of_an_unknown_municipality_is_refused_even_for_the_owner(hub_db: str) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        with pytest.raises(errors.ForeignKeyViolation, match=f"municipality code '{UNKNOWN}' is not in"):
+            _insert(conn, UNKNOWN)
+        # One unknown code among many good rows refuses the whole statement.
+        with pytest.raises(errors.ForeignKeyViolation, match=UNKNOWN):
+            _insert(conn, CODE, CODE, UNKNOWN, CODE)
+        assert conn.execute("SELECT count(*) FROM residents").fetchone() == (0,)
+        _insert(conn, CODE, CODE)
+        assert conn.execute("SELECT count(*) FROM residents").fetchone() == (2,)
+
+
+def test_a_resident_cannot_be_moved_to_an_unknown_municipality(hub_db: str) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        _insert(conn, CODE)
+        with pytest.raises(errors.ForeignKeyViolation, match=UNKNOWN):
+            conn.execute("UPDATE residents SET municipality_code = %s", (UNKNOWN,))
+        conn.execute("UPDATE residents SET municipality_code = '271004'")
+        assert conn.execute("SELECT municipality_code FROM residents").fetchall() == [("271004",)]
+
+
+def test_a_municipality_can_be_neither_deleted_nor_renumbered(hub_db: str) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        _insert(conn, CODE)
+        with pytest.raises(errors.RestrictViolation, match="codes are permanent"):
+            conn.execute("DELETE FROM municipalities WHERE code = %s", (CODE,))
+        with pytest.raises(errors.RestrictViolation, match="codes are permanent"):
+            conn.execute("UPDATE municipalities SET code = %s WHERE code = %s", (UNKNOWN, CODE))
+        with pytest.raises(errors.RestrictViolation, match="codes are permanent"):
+            conn.execute("TRUNCATE municipalities CASCADE")
+        # Refreshing a municipality's name (what the packaged list does) is still allowed.
+        conn.execute("UPDATE municipalities SET name = name WHERE code = %s", (CODE,))
+        assert conn.execute("SELECT count(*) FROM residents r JOIN municipalities m ON m.code = r.municipality_code"
+                            ).fetchone() == (1,)
