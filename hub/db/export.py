@@ -15,8 +15,8 @@ from typing import Any, Final
 import msgspec
 import psycopg
 from psycopg import sql
-from psycopg.abc import Buffer
 
+from hub.db.copy_out import copy_out_batches
 from protocol.records import MAKER_LABELS, STATUS_LABELS
 
 FETCH_ROWS = 2000
@@ -157,14 +157,4 @@ def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable,
     """
     if conn.info.encoding != "utf-8":
         conn.execute("SET LOCAL client_encoding TO 'UTF8'")
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query)) as copy:
-        batch: list[Buffer] = []
-        size = 0
-        for row in copy:
-            batch.append(row)
-            size += len(row)
-            if size >= batch_bytes:
-                yield b"".join(batch)
-                batch, size = [], 0
-        if batch:
-            yield b"".join(batch)
+    yield from copy_out_batches(conn, sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query), batch_bytes)
