@@ -1,5 +1,6 @@
 """A resident always names a municipality that exists, and a municipality named by residents never goes away:
-checked per statement by triggers (migration 0062) instead of a per-row foreign key, proven on the server."""
+checked per statement by triggers (migration 0062) instead of a per-row foreign key; voucher numbers and My
+Number digests keep their exact form under the cheaper checks of migration 0063. Proven on the server."""
 
 from __future__ import annotations
 
@@ -53,3 +54,22 @@ def test_a_municipality_can_be_neither_deleted_nor_renumbered(hub_db: str) -> No
         conn.execute("UPDATE municipalities SET name = name WHERE code = %s", (CODE,))
         assert conn.execute("SELECT count(*) FROM residents r JOIN municipalities m ON m.code = r.municipality_code"
                             ).fetchone() == (1,)
+
+
+@pytest.mark.parametrize("digest", ["A" * 64, "a" * 63, "a" * 65, "g" + "a" * 63, "a" * 63 + "\n", "０" * 64, ""])
+def test_a_my_number_digest_is_exactly_64_lowercase_hex_digits(hub_db: str, digest: str) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        _insert(conn, CODE)
+        with pytest.raises(errors.CheckViolation, match="my_number_hashes_hmac_check"):
+            conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, digest))
+        conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, "0123456789abcdef" * 4))
+
+
+@pytest.mark.parametrize("voucher", ["123456789", "12345678901", "12345678x0", "１２３４５６７８９０", "123456789\n"])
+def test_a_resident_voucher_number_is_exactly_ten_ascii_digits(hub_db: str, voucher: str) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        with pytest.raises(errors.CheckViolation, match="residents_voucher_no_check"):
+            conn.execute("INSERT INTO residents (municipality_code, atena_no, voucher_no, name) VALUES (%s, 'A1', %s,"
+                         " 'person')", (CODE, voucher))
+        conn.execute("INSERT INTO residents (municipality_code, atena_no, voucher_no, name) VALUES (%s, 'A1', %s,"
+                     " 'person'), (%s, 'A2', NULL, 'person')", (CODE, "0123456789", CODE))
