@@ -84,6 +84,8 @@ def max_dose(conn: psycopg.Connection[Any], municipality_code: str) -> int:
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 COPY_BATCH_BYTES: Final = 1 << 18
 LEDGER_ZONE: Final = "Asia/Tokyo"
+# What the queries' date and time cells are rendered under, for the export's transaction only.
+RENDER_SETTINGS: Final = (("datestyle", "ISO, YMD"), ("timezone", LEDGER_ZONE))
 
 
 def _cell(expr: sql.Composable) -> sql.Composable:
@@ -106,10 +108,12 @@ def _label(expr: sql.Composable, labels: dict[str, str]) -> sql.Composable:
 
 # Cells that the tables' CHECK constraints keep to digits (codes, numbers, dates) or to a label never start
 # a formula and are never empty, so they skip _cell: it is most of the query's cost on a large export.
-# FM: no zero padding of the year, as Python's strftime("%Y") writes it.
-_DAY = sql.SQL("to_char(v.administered_on, 'FMYYYYMMDD')")
-_REGISTERED = sql.SQL("to_char(v.registered_at AT TIME ZONE {z}, 'FMYYYYMMDDHH24MISS')").format(
-    z=sql.Literal(LEDGER_ZONE))
+# FM: no zero padding of the year, as Python's strftime("%Y") writes it. A date of a four-digit year is
+# the ISO text (RENDER_SETTINGS) without its dashes, which costs a third of to_char; other years keep to_char.
+_DAY = sql.SQL("CASE WHEN v.administered_on BETWEEN '1000-01-01' AND '9999-12-31'"
+               " THEN replace(v.administered_on::text, '-', '') ELSE to_char(v.administered_on, 'FMYYYYMMDD') END")
+# In the transaction's zone, which RENDER_SETTINGS makes the ledger's: AT TIME ZONE looked the zone up per row.
+_REGISTERED = sql.SQL("to_char(v.registered_at, 'FMYYYYMMDDHH24MISS')")
 _MAKER = _label(sql.SQL("v.maker"), {str(k): v for k, v in MAKER_LABELS.items()})
 _STATUS = _label(sql.SQL("v.status"), {str(k): v for k, v in STATUS_LABELS.items()})
 _VENUE_NAME = _cell(sql.SQL("coalesce(ve.name, v.venue_id)"))
@@ -153,8 +157,10 @@ def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable,
              batch_bytes: int = COPY_BATCH_BYTES) -> Iterator[bytes]:
     """The query's rows as PostgreSQL writes CSV (UTF-8, LF after each row), in batches of whole rows.
 
-    COPY of a query obeys row-level security like the query itself.
+    COPY of a query obeys row-level security like the query itself. Call inside a transaction: the
+    settings the cells are rendered under (RENDER_SETTINGS, UTF-8) last until it ends.
     """
-    if conn.info.encoding != "utf-8":
-        conn.execute("SET LOCAL client_encoding TO 'UTF8'")
+    settings = [*RENDER_SETTINGS, *([("client_encoding", "UTF8")] if conn.info.encoding != "utf-8" else [])]
+    conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v)) for k, v in settings)))
     yield from copy_out_batches(conn, sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query), batch_bytes)

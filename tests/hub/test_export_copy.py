@@ -46,6 +46,9 @@ def _load(dsn: str) -> None:
         # Two records of one dose under one 宛名番号: the latest registered is the ledger's.
         rows.append((CODE, "9999999999", 1, "vaccinated", dt.date(2021, 7, 1), "v-1", "pfizer", "LATER", "",
                      "'quoted", dt.datetime(2022, 1, 1, tzinfo=dt.UTC)))
+        # Years of other than four digits: written without padding, as strftime("%Y") writes them.
+        rows.append((CODE, "9999999998", 1, "vaccinated", dt.date(999, 1, 2), "v-1", "pfizer", "OLD", "",
+                     "A-old", dt.datetime(1000, 1, 1, 1, 2, 3, tzinfo=dt.UTC)))
         rows.append((OTHER, "0000000001", 1, "vaccinated", dt.date(2021, 7, 1), "v-2", "pfizer", "SECRET", "",
                      "X1", dt.datetime(2022, 1, 1, tzinfo=dt.UTC)))
         for r in rows:
@@ -74,6 +77,7 @@ def test_copy_writer_gives_the_python_writers_bytes_for_hostile_cells(hub_db: st
     text = copy_long.decode("utf-8-sig" if encoding == "utf-8" else "cp932")
     assert "'=cmd|" in text and '"two\nlines"' in text and "SECRET" not in text
     assert copy_ledger.count(b"\r\n") > 5 and b"LATER" in copy_ledger
+    assert b",9990102," in copy_long and b"9990102" in copy_ledger
 
 
 def test_copy_export_of_another_municipality_yields_no_row(hub_db: str) -> None:
