@@ -112,12 +112,26 @@ def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> l
     return [VoucherConflict(int(r[0]), str(r[1]), str(r[2])) for r in cur]
 
 
+def lock_imports(conn: Conn, municipality_code: str) -> None:
+    """Wait for any other import into the municipality to end; held until this transaction ends.
+
+    apply_stage decides once whether the municipality has any residents yet, which stays true only while
+    no other import can add some meanwhile.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_resident_import:' || %s, 0))",
+                 (municipality_code,))
+
+
 def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
-    """Upsert the staged residents; in `full` mode flag active residents missing from the file (never delete).
+    """Upsert the staged residents (lock_imports first); in `full` mode flag active residents missing from
+    the file (never delete).
 
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
     params = {"m": municipality_code, "today": today}
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM residents WHERE municipality_code = %(m)s)", params).fetchone()
+    if row is not None and not row[0]:
+        return _insert_stage(conn, municipality_code)
     # Free the voucher numbers that move between residents of the file, so the unique index never sees
     # a number twice halfway through the upsert.
     conn.execute(
@@ -175,6 +189,30 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
     forget_coverage(conn, municipality_code)
     return ApplyCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated,
                        flagged_missing=flagged, matched_records=matched)
+
+
+def _insert_stage(conn: Conn, municipality_code: str) -> ApplyCounts:
+    # A municipality's first import: every row is new, so plain inserts, without the upsert's look-up of
+    # each row and INSERT ... ON CONFLICT's probe of the unique indexes before each insert (together a
+    # fifth of the server's time for a large city's first file).
+    params = {"m": municipality_code}
+    inserted = conn.execute(
+        "INSERT INTO residents (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
+        " birth_date, sex, address, status, status_date, updated_at)"
+        " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address, status,"
+        " status_date, now() FROM resident_stage",
+        params,
+        prepare=False,
+    ).rowcount
+    conn.execute(
+        "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
+        " SELECT %(m)s, atena_no, my_number_hmac FROM resident_stage WHERE my_number_hmac IS NOT NULL",
+        params,
+        prepare=False,
+    )
+    matched = match_unmatched_records(conn, municipality_code)
+    forget_coverage(conn, municipality_code)
+    return ApplyCounts(inserted=inserted, updated=0, unchanged=0, flagged_missing=0, matched_records=matched)
 
 
 def match_unmatched_records(conn: Conn, municipality_code: str) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
+import time
 
 import pytest
 
@@ -83,3 +85,32 @@ def test_a_voucher_held_by_a_resident_outside_the_file_refuses_everything(hub_db
     assert result.errors == ["line 3, 接種券番号: 0000000001 already belongs to resident A001 (not in this file);"
                              " correct the number or include that resident"]
     assert [r[0] for r in _residents(hub_db)] == ["A001"]
+
+
+def test_two_clerks_importing_at_once_both_succeed_one_after_the_other(hub_db: str) -> None:
+    # A first import inserts plainly: a second one starting meanwhile must wait for it, then find the
+    # residents it added (and not fail on a duplicate 宛名番号).
+    first_file = [resident_line(CODE, "A001", "0000000001", my_number="123456789018"),
+                  resident_line(CODE, "A002", "0000000002")]
+    second_file = [resident_line(CODE, "A001", "0000000001", my_number="123456789018"),
+                   resident_line(CODE, "A002", "0000000002", name="山田 次郎")]
+    second: list[ResidentImportResult] = []
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)):
+        first = import_residents(conn, municipality_code=CODE, stream=io.BytesIO(resident_csv(first_file)),
+                                 mode="diff", dry_run=False, secret=SECRET, today=dt.date(2021, 8, 1), actor="a")
+        worker = threading.Thread(target=lambda: second.append(_import(hub_db, second_file)))
+        worker.start()
+        with connect(hub_db, None) as watcher:
+            for _ in range(3000):  # up to 30 s for the second import to reach the lock
+                waiting = watcher.execute("SELECT wait_event_type, wait_event FROM pg_stat_activity"
+                                          " WHERE wait_event_type = 'Lock'").fetchall()
+                if waiting or not worker.is_alive():
+                    break
+                time.sleep(0.01)
+            # It waits for this import to end (a wait on a row or a key of ours would be too late).
+            assert waiting == [("Lock", "advisory")]
+    worker.join()
+    assert (first.inserted, first.updated) == (2, 0)
+    assert second[0].ok, second[0].errors
+    assert (second[0].inserted, second[0].updated, second[0].unchanged) == (0, 1, 1)
+    assert [r[2] for r in _residents(hub_db)] == ["山田 太郎", "山田 次郎"]

@@ -85,6 +85,7 @@ def import_residents(
             if not report.ok:
                 result.errors, result.error_count = report.messages(), report.error_count
                 raise _Discard()
+            residents_db.lock_imports(conn, municipality_code)
             conflicts = residents_db.voucher_conflicts(conn, municipality_code)
             if conflicts:
                 result.errors = [f"line {c.line}, 接種券番号: {c.voucher_no} already belongs to resident {c.held_by}"
