@@ -115,23 +115,20 @@ def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> l
 def lock_imports(conn: Conn, municipality_code: str) -> None:
     """Wait for any other import into the municipality to end; held until this transaction ends.
 
-    apply_stage decides once whether the municipality has any residents yet, which stays true only while
-    no other import can add some meanwhile.
+    Whether the municipality has any residents yet (has_residents), and so whether its file may go in by
+    insert_stage, stays true only while no other import can add some meanwhile.
     """
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_resident_import:' || %s, 0))",
                  (municipality_code,))
 
 
 def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
-    """Upsert the staged residents (lock_imports first); in `full` mode flag active residents missing from
+    """Upsert the staged residents (finish_stage first); in `full` mode flag active residents missing from
     the file (never delete).
 
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
     params = {"m": municipality_code, "today": today}
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM residents WHERE municipality_code = %(m)s)", params).fetchone()
-    if row is not None and not row[0]:
-        return _insert_stage(conn, municipality_code)
     # Free the voucher numbers that move between residents of the file, so the unique index never sees
     # a number twice halfway through the upsert.
     conn.execute(
@@ -191,10 +188,20 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
                        flagged_missing=flagged, matched_records=matched)
 
 
-def _insert_stage(conn: Conn, municipality_code: str) -> ApplyCounts:
-    # A municipality's first import: every row is new, so plain inserts, without the upsert's look-up of
-    # each row and INSERT ... ON CONFLICT's probe of the unique indexes before each insert (together a
-    # fifth of the server's time for a large city's first file).
+def has_residents(conn: Conn, municipality_code: str) -> bool:
+    """Whether the municipality has any residents (lock_imports first, so the answer holds until commit)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM residents WHERE municipality_code = %s)",
+                       (municipality_code,)).fetchone()
+    return bool(row and row[0])
+
+
+def insert_stage(conn: Conn, municipality_code: str) -> ApplyCounts:
+    """A municipality's first import (has_residents false under lock_imports): every staged row is new.
+
+    Plain inserts, without the upsert's look-up of each row and INSERT ... ON CONFLICT's probe of the
+    unique indexes before each insert (together a fifth of the server's time for a large city's first
+    file); no voucher can be held by anyone else, and the staged rows need no index or statistics.
+    """
     params = {"m": municipality_code}
     inserted = conn.execute(
         "INSERT INTO residents (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"

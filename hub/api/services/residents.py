@@ -81,19 +81,22 @@ def import_residents(
                 raise _Discard() from None
             report = scan.report
             result.encoding, result.rows = report.encoding, report.rows
-            residents_db.finish_stage(conn)
             if not report.ok:
                 result.errors, result.error_count = report.messages(), report.error_count
                 raise _Discard()
             residents_db.lock_imports(conn, municipality_code)
-            conflicts = residents_db.voucher_conflicts(conn, municipality_code)
-            if conflicts:
-                result.errors = [f"line {c.line}, 接種券番号: {c.voucher_no} already belongs to resident {c.held_by}"
-                                 f" (not in this file); correct the number or include that resident"
-                                 for c in conflicts]
-                result.error_count = len(conflicts)
-                raise _Discard()
-            counts = residents_db.apply_stage(conn, municipality_code, full=mode == "full", today=today)
+            if residents_db.has_residents(conn, municipality_code):
+                residents_db.finish_stage(conn)
+                conflicts = residents_db.voucher_conflicts(conn, municipality_code)
+                if conflicts:
+                    result.errors = [f"line {c.line}, 接種券番号: {c.voucher_no} already belongs to resident"
+                                     f" {c.held_by} (not in this file); correct the number or include that resident"
+                                     for c in conflicts]
+                    result.error_count = len(conflicts)
+                    raise _Discard()
+                counts = residents_db.apply_stage(conn, municipality_code, full=mode == "full", today=today)
+            else:
+                counts = residents_db.insert_stage(conn, municipality_code)
             result.ok = True
             for field in msgspec.structs.fields(counts):
                 setattr(result, field.name, getattr(counts, field.name))
