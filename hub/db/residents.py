@@ -129,40 +129,46 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
     params = {"m": municipality_code, "today": today}
-    # Free the voucher numbers that move between residents of the file, so the unique index never sees
-    # a number twice halfway through the upsert.
+    # The new and the changed rows, found in one pass over the file and the municipality's residents before
+    # anything is written: the statements below then touch only them (lock_imports keeps new ones new).
     conn.execute(
-        "UPDATE residents r SET voucher_no = NULL FROM resident_stage s"
-        " WHERE r.municipality_code = %(m)s AND r.atena_no = s.atena_no AND r.voucher_no IS DISTINCT FROM s.voucher_no",
+        "CREATE TEMP TABLE resident_changes ON COMMIT DROP AS"
+        " SELECT s.*, r.atena_no IS NULL AS is_new FROM resident_stage s"
+        " LEFT JOIN residents r ON r.municipality_code = %(m)s AND r.atena_no = s.atena_no"
+        " WHERE r.atena_no IS NULL"
+        " OR (r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address, r.status, r.status_date)"
+        "  IS DISTINCT FROM (s.voucher_no, s.name, s.name_kana, s.birth_date, s.sex, s.address, s.status,"
+        "  s.status_date)",
         params,
         prepare=False,
     )
-    row = conn.execute(
-        "WITH up AS ("
-        " INSERT INTO residents AS r (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
-        "  birth_date, sex, address, status, status_date, updated_at)"
-        " SELECT %(m)s, s.atena_no, s.voucher_no, s.name, s.name_kana, s.name_kana_norm, s.birth_date, s.sex,"
-        "  s.address, s.status, s.status_date, now() FROM resident_stage s"
-        # Only new or changed rows reach ON CONFLICT, which would lock (and so write) every row it meets.
-        " WHERE NOT EXISTS (SELECT 1 FROM residents o WHERE o.municipality_code = %(m)s AND o.atena_no = s.atena_no"
-        "  AND (o.voucher_no, o.name, o.name_kana, o.birth_date, o.sex, o.address, o.status, o.status_date)"
-        "  IS NOT DISTINCT FROM (s.voucher_no, s.name, s.name_kana, s.birth_date, s.sex, s.address, s.status,"
-        "  s.status_date))"
-        " ON CONFLICT (municipality_code, atena_no) DO UPDATE SET voucher_no = excluded.voucher_no,"
-        "  name = excluded.name, name_kana = excluded.name_kana, name_kana_norm = excluded.name_kana_norm,"
-        "  birth_date = excluded.birth_date, sex = excluded.sex, address = excluded.address,"
-        "  status = excluded.status, status_date = excluded.status_date, updated_at = now()"
-        " WHERE (r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address, r.status, r.status_date)"
-        "  IS DISTINCT FROM (excluded.voucher_no, excluded.name, excluded.name_kana, excluded.birth_date,"
-        "  excluded.sex, excluded.address, excluded.status, excluded.status_date)"
-        " RETURNING (xmax = 0) AS inserted)"
-        " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),"
-        "  (SELECT count(*) FROM resident_stage) FROM up",
+    # Free the voucher numbers that move between residents of the file, so the unique index never sees
+    # a number twice halfway through the update.
+    conn.execute(
+        "UPDATE residents r SET voucher_no = NULL FROM resident_changes c WHERE NOT c.is_new"
+        " AND r.municipality_code = %(m)s AND r.atena_no = c.atena_no AND r.voucher_no IS DISTINCT FROM c.voucher_no",
         params,
         prepare=False,
-    ).fetchone()
+    )
+    updated = conn.execute(
+        "UPDATE residents r SET voucher_no = c.voucher_no, name = c.name, name_kana = c.name_kana,"
+        " name_kana_norm = c.name_kana_norm, birth_date = c.birth_date, sex = c.sex, address = c.address,"
+        " status = c.status, status_date = c.status_date, updated_at = now() FROM resident_changes c"
+        " WHERE NOT c.is_new AND r.municipality_code = %(m)s AND r.atena_no = c.atena_no",
+        params,
+        prepare=False,
+    ).rowcount
+    inserted = conn.execute(
+        "INSERT INTO residents (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
+        " birth_date, sex, address, status, status_date, updated_at)"
+        " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address, status,"
+        " status_date, now() FROM resident_changes WHERE is_new",
+        params,
+        prepare=False,
+    ).rowcount
+    row = conn.execute("SELECT count(*) FROM resident_stage", prepare=False).fetchone()
     assert row is not None
-    inserted, updated, staged = int(row[0]), int(row[1]), int(row[2])
+    staged = int(row[0])
     conn.execute(
         "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
         " SELECT %(m)s, s.atena_no, s.my_number_hmac FROM resident_stage s WHERE s.my_number_hmac IS NOT NULL"
