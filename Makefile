@@ -10,7 +10,7 @@ DEMO_ARGS ?=
 LOCK := requirements.lock
 FUZZ_SECONDS ?= 120
 FUZZ_EXAMPLES ?= 20000
-FUZZ_TARGETS := voucher batch jws ack csv date certificate
+FUZZ_TARGETS := voucher batch jws ack csv date certificate mqtt
 
 .PHONY: test lint typecheck system-packages venv demo dashboards clean audit fuzz lock
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["protocol", "hub.files", "hub.certificates", "tests.fuzz"]):
+with atheris.instrument_imports(include=["protocol", "hub.files", "hub.certificates", "hub.ingest.mqtt_wire",
+                                         "tests.fuzz"]):
     from tests.fuzz import targets
     from tests.fuzz.test_fuzz_parsers import ACK, RECORDS, RESIDENTS, SIGNED, VALID_BATCH
 
@@ -28,6 +29,9 @@ def seeds(name: str) -> list[bytes]:
         "ack": [ACK, b'{"state":"online","queue_depth":3}', b"vrs/v1/devices/st-0001/records"],
         "csv": [RESIDENTS.encode(), RECORDS.encode("cp932"), RESIDENTS.encode("utf-8-sig")],
         "date": [b"R1.5.1", "令和元年5月1日".encode(), b"2021/06/01", b"S23.4.1 0:00"],
+        "mqtt": [b"\x20\x06\x00\x00\x03\x21\x00\x14" + targets.mqtt_wire.publish_packet("vrs/v1/devices/st-1/records",
+                                                                             b"token", qos=1, packet_id=1)
+                 + b"\x40\x02\x00\x01\xd0\x00"],
         "certificate": [b"shc:/5676290952432060346029243740446031222959532654603460292540772804336028702864716745"],
     }[name]
 

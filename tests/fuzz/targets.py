@@ -20,7 +20,9 @@ import msgspec
 
 from hub.certificates.errors import CertificateError
 from hub.certificates.verify import TrustStore, verify_text
+from hub.errors import BrokerError
 from hub.files import FilesError, parse_date, parse_records, parse_residents
+from hub.ingest import mqtt_wire
 from protocol import VoucherError, is_municipality, parse_voucher
 from protocol.errors import BatchError, RecordError, SignatureError, TopicError
 from protocol.records import MAX_RECORDS_PER_BATCH, decode_ack, decode_batch, peek_record_id, validate_record
@@ -188,6 +190,26 @@ def certificate(data: bytes) -> None:
         raise AssertionError("a card verified against an empty trust store")
 
 
+def mqtt_stream(data: bytes) -> None:
+    """What the broker sends the ingest: decoded packets or BrokerError, the same whichever way it is split."""
+    whole: list[mqtt_wire.Packet] | None
+    try:
+        with time_limit():
+            whole = mqtt_wire.Reader(max_packet=64 * 1024).feed(data)
+    except BrokerError as exc:
+        assert str(exc)
+        whole = None
+    reader, pieces = mqtt_wire.Reader(max_packet=64 * 1024), []
+    try:
+        with time_limit():
+            for i in range(0, len(data), 7):
+                pieces += reader.feed(data[i:i + 7])
+    except BrokerError:
+        assert whole is None
+        return
+    assert whole is not None and pieces == whole
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "voucher": voucher,
     "batch": batch,
@@ -196,4 +218,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "csv": csv_files,
     "date": dates,
     "certificate": certificate,
+    "mqtt": mqtt_stream,
 }

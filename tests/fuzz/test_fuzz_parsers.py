@@ -214,6 +214,19 @@ def test_certificate_verification_on_hostile_text(data: bytes) -> None:
     targets.certificate(data)
 
 
+# --- what the broker sends the ingest ----------------------------------------------------------------------
+
+MQTT_PIECES = st.sampled_from([b"\x30", b"\x32", b"\x40\x02\x00\x01", b"\xd0\x00", b"\xe0\x01\x8e", b"\x20",
+                               b"\x90\x04\x00\x01\x00\x01", b"\x00\x03abc", b"\x00\x01", b"\xff\xff\xff\x7f",
+                               b"\x80", b"\x05\x21\x00", b"\x26\x00\x01k", b"payload"])
+
+
+@given(st.one_of(st.binary(max_size=300), st.lists(MQTT_PIECES, max_size=12).map(b"".join)))
+@FUZZ
+def test_mqtt_stream_from_the_broker_on_hostile_bytes(data: bytes) -> None:
+    targets.mqtt_stream(data)
+
+
 def test_the_time_limit_catches_a_hang() -> None:
     import time
 
