@@ -169,13 +169,21 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
     row = conn.execute("SELECT count(*) FROM resident_stage", prepare=False).fetchone()
     assert row is not None
     staged = int(row[0])
+    # New and changed digests are found before any is written, as the residents are: an INSERT that looks
+    # for its rows in its own target table may be planned (on statistics that call the table empty) as a
+    # loop reading the table again for every row, its own new rows included.
+    conn.execute(
+        "CREATE TEMP TABLE digest_changes ON COMMIT DROP AS"
+        " SELECT s.atena_no, s.my_number_hmac FROM resident_stage s WHERE s.my_number_hmac IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM my_number_hashes h WHERE h.municipality_code = %(m)s"
+        "  AND h.atena_no = s.atena_no AND h.hmac = s.my_number_hmac)",
+        params,
+        prepare=False,
+    )
     conn.execute(
         "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
-        " SELECT %(m)s, s.atena_no, s.my_number_hmac FROM resident_stage s WHERE s.my_number_hmac IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM my_number_hashes h WHERE h.municipality_code = %(m)s"
-        "  AND h.atena_no = s.atena_no AND h.hmac = s.my_number_hmac)"
-        " ON CONFLICT (municipality_code, atena_no) DO UPDATE SET hmac = excluded.hmac"
-        " WHERE my_number_hashes.hmac <> excluded.hmac",
+        " SELECT %(m)s, atena_no, my_number_hmac FROM digest_changes"
+        " ON CONFLICT (municipality_code, atena_no) DO UPDATE SET hmac = excluded.hmac",
         params,
         prepare=False,
     )

@@ -64,6 +64,20 @@ def test_new_residents_and_their_digests_go_in_with_the_right_counts(hub_db: str
     assert (again.inserted, again.updated, again.unchanged) == (1, 1, 1)
 
 
+def test_a_later_file_replaces_a_changed_digest_adds_a_new_one_and_keeps_the_rest(hub_db: str) -> None:
+    assert _import(hub_db, [resident_line(CODE, "A001", "0000000001", my_number="123456789018"),
+                            resident_line(CODE, "A002", "0000000002"),
+                            resident_line(CODE, "A003", "0000000003", my_number="234567890121")]).ok
+    later = [resident_line(CODE, "A001", "0000000001", my_number="345678901234"),
+             resident_line(CODE, "A002", "0000000002", my_number="456789012346"),
+             resident_line(CODE, "A003", "0000000003", my_number="234567890121")]
+    assert _import(hub_db, later).ok
+    with connect(hub_db, None) as conn:
+        assert conn.execute("SELECT atena_no, hmac FROM my_number_hashes ORDER BY atena_no").fetchall() == [
+            ("A001", my_number_hmac(SECRET, "345678901234")), ("A002", my_number_hmac(SECRET, "456789012346")),
+            ("A003", my_number_hmac(SECRET, "234567890121"))]
+
+
 def test_vouchers_swapped_across_batches_and_a_new_resident_taking_a_freed_one(hub_db: str) -> None:
     assert _import(hub_db, [resident_line(CODE, "A001", "0000000001"),
                             resident_line(CODE, "A002", "0000000002")]).ok
