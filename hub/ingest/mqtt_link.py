@@ -36,14 +36,15 @@ class MqttLink:
     """A connection to the broker, made by `connect` and used through `poll`, `publish`, `ack` and `flush`."""
 
     def __init__(self, settings: MqttSettings, client_id: str, *, subscriptions: list[tuple[str, int]],
-                 receive_maximum: int, keepalive: int) -> None:
+                 receive_maximum: int, keepalive: int, max_packet: int = wire.MAX_INCOMING_PACKET) -> None:
         self.settings = settings
         self.client_id = client_id
         self.subscriptions = subscriptions
         self.receive_maximum = receive_maximum
         self.keepalive = keepalive
+        self.max_packet = max_packet
         self._sock: socket.socket | None = None
-        self._reader = wire.Reader()
+        self._reader = wire.Reader(max_packet)
         self._out = bytearray()
         self._early: list[wire.Publish] = []  # messages that came during the handshake
         self._quota = wire.DEFAULT_RECEIVE_MAXIMUM
@@ -68,14 +69,15 @@ class MqttLink:
                 context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
                 sock = context.wrap_socket(sock, server_hostname=s.host)
             self._sock = sock
-            self._reader = wire.Reader()
+            self._reader = wire.Reader(self.max_packet)
             self._out.clear()
             self._in_flight.clear()
             self._waiting.clear()
             self._early = []
             self._ping_sent_at = None
             self._send_now(wire.connect_packet(self.client_id, keepalive=self.keepalive, username=s.username,
-                                               password=s.password, receive_maximum=self.receive_maximum))
+                                               password=s.password, receive_maximum=self.receive_maximum,
+                                               maximum_packet_size=self.max_packet))
             connack = self._expect(wire.ConnAck)
             if connack.reason >= 0x80:
                 why = _REFUSALS.get(connack.reason, f"reason 0x{connack.reason:02x}")

@@ -99,10 +99,14 @@ def _packet(first_byte: int, body: bytes) -> bytes:
 
 
 def connect_packet(client_id: str, *, keepalive: int, username: str | None, password: str | None,
-                   receive_maximum: int, clean_start: bool = True) -> bytes:
+                   receive_maximum: int, maximum_packet_size: int = MAX_INCOMING_PACKET,
+                   clean_start: bool = True) -> bytes:
+    """CONNECT, telling the broker how many unacknowledged messages and how large a packet it may send (a
+    broker keeps a larger message from this client instead of sending what the Reader would refuse)."""
     flags = (0x02 if clean_start else 0) | (0x80 if username is not None else 0) | (
         0x40 if password is not None else 0)
-    props = bytes((_RECEIVE_MAXIMUM,)) + _U16.pack(receive_maximum)
+    props = (bytes((_RECEIVE_MAXIMUM,)) + _U16.pack(receive_maximum)
+             + bytes((_MAXIMUM_PACKET_SIZE,)) + _U32.pack(maximum_packet_size))
     body = _string("MQTT") + bytes((5, flags)) + _U16.pack(keepalive) + _varint(len(props)) + props
     body += _string(client_id)
     if username is not None:

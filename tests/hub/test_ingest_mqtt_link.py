@@ -64,6 +64,24 @@ def test_acks_in_flight_stay_within_the_brokers_receive_maximum_and_all_arrive_i
         writer.close()
 
 
+def test_a_message_over_the_links_packet_size_is_kept_back_by_the_broker_not_a_reason_to_drop_the_link(
+        mosquitto: Broker) -> None:
+    reader = MqttLink(MqttSettings(mosquitto.host, mosquitto.port), "small-reader", subscriptions=[("big/#", 1)],
+                      receive_maximum=1000, keepalive=30, max_packet=64 * 1024)
+    writer = _link(mosquitto, "big-writer", [])
+    reader.connect()
+    try:
+        writer.connect()
+        writer.publish("big/1", b"x" * 100_000)
+        writer.publish("big/2", b"small")
+        writer.flush()
+        writer.close()
+        got = _receive(reader, 2, seconds=3)
+        assert [m.payload for m in got] == [b"small"] and reader.connected
+    finally:
+        reader.close()
+
+
 def _passwords(tmp_path: Path, users: dict[str, str]) -> Path:
     path = tmp_path / "passwords"
     path.touch()

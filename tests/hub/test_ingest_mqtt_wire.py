@@ -71,7 +71,7 @@ def test_connect_packet_names_the_user_and_asks_for_a_receive_maximum() -> None:
     body = packet[2:]
     assert body[:7] == b"\x00\x04MQTT\x05"
     assert body[7] == 0x80 | 0x40 | 0x02  # user name, password, clean start
-    assert b"\x21\x03\xe8" in body and body.endswith(b"\x00\x07vrs-hub\x00\x02pw")
+    assert b"\x21\x03\xe8" in body and b"\x27\x00\x40\x00\x00" in body and body.endswith(b"\x00\x07vrs-hub\x00\x02pw")
 
 
 @pytest.mark.parametrize(("stream", "reason"), [
