@@ -91,8 +91,14 @@ class Sim:
                             keepalive=60)
             link.connect()
             self.links[st.device_id] = link
-            assert link._sock is not None
-            self._selector.register(link._sock, selectors.EVENT_READ, (st.device_id, link))
+            self._selector.register(link, selectors.EVENT_READ, st.device_id)
+
+    def _read(self, device: str) -> None:
+        """Take in what the station's connection received (also sending a keepalive ping when due)."""
+        link = self.links[device]
+        for msg in link.poll(0):
+            self._on_ack(device, msg.payload)
+            link.ack(msg.packet_id)
 
     def _pump(self, until: Any, timeout: float) -> None:
         """Drive every connection until `until()` holds or `timeout` seconds pass."""
@@ -102,17 +108,12 @@ class Sim:
             for link in self.links.values():
                 link.flush()
             for key, _ in self._selector.select(timeout=0.05):
-                device, link = key.data
-                for msg in link.poll(0):
-                    self._on_ack(device, msg.payload)
-                    link.ack(msg.packet_id)
+                self._read(key.data)
             now = time.monotonic()
             if now - last_misc > 1:  # keepalive pings for quiet stations
                 last_misc = now
-                for link in self.links.values():
-                    for msg in link.poll(0):
-                        self._on_ack(link.client_id.removeprefix("bench-"), msg.payload)
-                        link.ack(msg.packet_id)
+                for device in self.links:
+                    self._read(device)
 
     def _publish_next(self, device: str) -> None:
         i = self._next[device]

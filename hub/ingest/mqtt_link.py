@@ -58,6 +58,10 @@ class MqttLink:
     def connected(self) -> bool:
         return self._sock is not None
 
+    def fileno(self) -> int:
+        """The socket's descriptor, for select() over many links; -1 when not connected."""
+        return -1 if self._sock is None else self._sock.fileno()
+
     def connect(self) -> None:
         """Open the connection, log in and subscribe; raises OSError or BrokerError (the link stays closed)."""
         self.close()

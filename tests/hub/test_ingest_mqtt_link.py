@@ -118,8 +118,10 @@ def test_a_wrong_password_is_named_and_the_right_one_receives(
 
 def test_an_idle_link_pings_and_stays_up_then_notices_the_broker_gone(mosquitto: Broker) -> None:
     link = _link(mosquitto, "idle", [("idle/#", 1)], keepalive=1)
+    assert link.fileno() == -1
     link.connect()
     try:
+        assert link.fileno() > 2  # a socket select() can wait on
         connected_at = link._last_sent
         deadline = time.monotonic() + 3.5
         while time.monotonic() < deadline:
