@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import MutableScopeHeaders, State
@@ -35,6 +33,7 @@ from hub.api.controllers.residents import ResidentPages, ResidentsApi
 from hub.api.controllers.stations import EnrollmentApi, StationPages, StationsApi
 from hub.api.controllers.venues import VenuesApi
 from hub.api.errors import ApiError, CsrfRejected, InvalidInput, LoginThrottled, NotAuthenticated, NotFound
+from hub.api.fragments import resident_rows, urlpath
 from hub.api.identity import ROLE_LABELS
 from hub.api.services import tokens
 from hub.api.settings import ApiSettings
@@ -55,16 +54,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-
-
-_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]*").fullmatch
-
-
-def urlpath(value: object) -> str:
-    """Template filter: Jinja's ``urlencode`` of a text for a URL path, without its cost for the text that
-    needs no quoting (宛名番号 are digits, and a page lists a hundred of them)."""
-    text = str(value)
-    return text if _URL_SAFE(text) else quote(text, safe="/")
 
 
 def label(value: str, labels: Mapping[str, str]) -> str:
@@ -177,6 +166,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         engine.engine.globals["JST"] = JST
         engine.engine.filters["urlpath"] = urlpath
         engine.engine.filters["label"] = label
+        engine.engine.filters["resident_rows"] = resident_rows
         # Templates are part of the release, never edited in place: no stat() of the file on every page.
         engine.engine.auto_reload = False
 

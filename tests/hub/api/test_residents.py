@@ -6,11 +6,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from jinja2 import Environment
 from jinja2.utils import url_quote
 
-from hub.api.app import urlpath
+from hub.api.controllers.residents import STATUS_LABELS
+from hub.api.fragments import resident_rows, urlpath
 from hub.db.connect import connect
 from hub.db.resident_search import prefix_end
+from hub.db.residents import ResidentSummary
 from hub.keys import load_secret, my_number_hmac
 from tests.hub.api.conftest import MUNI_A, MUNI_B, VENUE_A, login
 from tests.hub.api.files import resident_csv, resident_line
@@ -234,3 +237,24 @@ def test_cells_with_commas_quotes_and_line_breaks_are_stored_as_written(app_clie
 def test_resident_links_quote_what_jinjas_urlencode_quotes() -> None:
     for text in ("0000000001", "A-1.x~_", "a/b", "宛名", "a b&c\"<", "%41", "?#", ""):
         assert urlpath(text) == url_quote(text)
+
+
+# The residents table's rows as the template wrote them before they were made in Python.
+JINJA_ROWS = """{% for r in hits %}
+    <tr><td><a href="/residents/{{ r.atena_no|urlencode }}">{{ r.atena_no }}</a></td><td>{{ r.voucher_no or "" }}</td>
+      <td>{{ r.name }}</td><td>{{ r.name_kana }}</td><td>{{ r.birth_date or "" }}</td>
+      <td>{{ labels.get(r.status, r.status) }}</td><td class="num">{{ r.doses }}</td></tr>
+    {% endfor %}"""
+
+
+def test_resident_rows_escape_hostile_names_as_jinja_does() -> None:
+    hits = [
+        ResidentSummary("A001", "0000000001", '<script>alert("x")</script>', "ヤマダ & 'タロウ'",
+                        dt.date(1980, 1, 2), 1, "active", 2),
+        ResidentSummary('a b&c"<', None, "&amp; <b>", '"', None, None, "<unknown>", 0),
+        ResidentSummary("宛名/1", "12", "山田 太郎", "ヤマダ タロウ", dt.date(999, 12, 31), 2, "deceased", 9),
+    ]
+    made = resident_rows(hits, STATUS_LABELS)
+    assert made == Environment(autoescape=True).from_string(JINJA_ROWS).render(hits=hits, labels=STATUS_LABELS)
+    assert "<script>" not in made and "&lt;script&gt;alert(&#34;x&#34;)" in made
+    assert 'href="/residents/a%20b%26c%22%3C"' in made and "<td>&lt;unknown&gt;</td>" in made
