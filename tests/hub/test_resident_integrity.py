@@ -1,6 +1,7 @@
 """A resident always names a municipality that exists, and a municipality named by residents never goes away:
 checked per statement by triggers (migration 0062) instead of a per-row foreign key; voucher numbers and My
-Number digests keep their exact form under the cheaper checks of migration 0063. Proven on the server."""
+Number digests keep their exact form under the cheaper checks of migration 0063; a digest needs its resident
+(a statement trigger of migration 0064 instead of the foreign key). Proven on the server."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from hub.db.connect import connect
+from hub.db.scoped import Scope, scoped
+
 CODE = "131016"  # 千代田区
 UNKNOWN = "999991"
+OTHER = "271004"  # 大阪市
 
 
 def _insert(conn: psycopg.Connection[tuple[object, ...]], *codes: str) -> None:
@@ -73,3 +78,29 @@ def test_a_resident_voucher_number_is_exactly_ten_ascii_digits(hub_db: str, vouc
                          " 'person')", (CODE, voucher))
         conn.execute("INSERT INTO residents (municipality_code, atena_no, voucher_no, name) VALUES (%s, 'A1', %s,"
                      " 'person'), (%s, 'A2', NULL, 'person')", (CODE, "0123456789", CODE))
+
+
+def test_a_digest_needs_its_resident_and_follows_it(hub_db: str) -> None:
+    digest = "0123456789abcdef" * 4
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO residents (municipality_code, atena_no, name) VALUES (%s, 'A1', 'a'),"
+                     " (%s, 'A2', 'b'), (%s, 'A1', 'c')", (CODE, CODE, OTHER))
+        with pytest.raises(errors.ForeignKeyViolation, match="no resident 'A3' of municipality"):
+            conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s), (%s, 'A3', %s)",
+                         (CODE, digest, CODE, digest))
+        with pytest.raises(errors.ForeignKeyViolation, match="no resident 'A2'"):
+            conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A2', %s)", (OTHER, digest))
+        conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s), (%s, 'A2', %s)",
+                     (CODE, digest, CODE, digest))
+        with pytest.raises(errors.ForeignKeyViolation, match="no resident 'A9'"):
+            conn.execute("UPDATE my_number_hashes SET atena_no = 'A9' WHERE atena_no = 'A2'")
+        with pytest.raises(errors.ForeignKeyViolation, match="has a My Number digest"):
+            conn.execute("UPDATE residents SET atena_no = 'A9' WHERE municipality_code = %s AND atena_no = 'A2'",
+                         (CODE,))
+        conn.execute("DELETE FROM residents WHERE municipality_code = %s AND atena_no = 'A2'", (CODE,))
+        assert conn.execute("SELECT municipality_code, atena_no FROM my_number_hashes").fetchall() == [(CODE, "A1")]
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(OTHER)):
+        # The API role's check sees its own municipality's residents, as its policy allows.
+        conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (OTHER, digest))
+        with pytest.raises(errors.ForeignKeyViolation), conn.transaction():
+            conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A7', %s)", (OTHER, digest))
