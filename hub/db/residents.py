@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 import psycopg
+from psycopg import sql
 
 Conn = psycopg.Connection[Any]
 
@@ -116,10 +117,15 @@ def lock_imports(conn: Conn, municipality_code: str) -> None:
     """Wait for any other import into the municipality to end; held until this transaction ends.
 
     Whether the municipality has any residents yet (has_residents), and so whether its file may go in by
-    insert_stage, stays true only while no other import can add some meanwhile.
+    load_first or insert_stage, stays true only while no other import can add some meanwhile.
     """
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_resident_import:' || %s, 0))",
                  (municipality_code,))
+    # An import that may attach a partition (load_first) also waits for any other that may: each reads the
+    # DEFAULT partitions (has_residents) before attaching, and ATTACH needs them to itself, so two at once
+    # would each wait for the other's commit.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_resident_partitions', 0))"
+                 " WHERE to_regclass(%s) IS NULL", (f"public.{partition_name(municipality_code)}",))
 
 
 def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
@@ -204,36 +210,70 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
 
 def has_residents(conn: Conn, municipality_code: str) -> bool:
     """Whether the municipality has any residents (lock_imports first, so the answer holds until commit)."""
+    # Not prepared: a generic plan would lock every municipality's partition, and until commit.
     row = conn.execute("SELECT EXISTS (SELECT 1 FROM residents WHERE municipality_code = %s)",
-                       (municipality_code,)).fetchone()
+                       (municipality_code,), prepare=False).fetchone()
     return bool(row and row[0])
 
 
 def insert_stage(conn: Conn, municipality_code: str) -> ApplyCounts:
-    """A municipality's first import (has_residents false under lock_imports): every staged row is new.
+    """A municipality's first import (has_residents false under lock_imports) when load_first cannot take it
+    (the municipality's tables exist already): every staged row is new, inserted through the parents.
 
     Plain inserts, without the upsert's look-up of each row and INSERT ... ON CONFLICT's probe of the
     unique indexes before each insert (together a fifth of the server's time for a large city's first
     file); no voucher can be held by anyone else, and the staged rows need no index or statistics.
     """
+    inserted = _insert_staged(conn, municipality_code, "residents", "my_number_hashes")
+    matched = match_unmatched_records(conn, municipality_code)
+    forget_coverage(conn, municipality_code)
+    return ApplyCounts(inserted=inserted, updated=0, unchanged=0, flagged_missing=0, matched_records=matched)
+
+
+def partition_name(municipality_code: str, table: str = "residents") -> str:
+    """The table of the municipality's own rows of `table` (residents or my_number_hashes), once it has one."""
+    return f"{table}_{municipality_code}"
+
+
+def load_first(conn: Conn, municipality_code: str) -> ApplyCounts | None:
+    """A municipality's first import into tables of its own (has_residents false under lock_imports); None
+    when it already has them (an earlier file without rows), for insert_stage to do instead.
+
+    The staged rows go into bare tables, which are then indexed once and attached to residents and
+    my_number_hashes as the municipality's partitions (migration 0064): building an index over loaded rows
+    costs a fraction of maintaining it row by row. Creating and attaching run as the schema owner, in
+    database functions that check the caller's scope; the rows go in as the caller.
+    """
+    row = conn.execute("SELECT vrs_resident_partition_open(%s)", (municipality_code,)).fetchone()
+    if not (row and row[0]):
+        return None
+    inserted = _insert_staged(conn, municipality_code, partition_name(municipality_code),
+                              partition_name(municipality_code, "my_number_hashes"))
+    conn.execute("SELECT vrs_resident_partition_attach(%s)", (municipality_code,), prepare=False)
+    matched = match_unmatched_records(conn, municipality_code)
+    forget_coverage(conn, municipality_code)
+    return ApplyCounts(inserted=inserted, updated=0, unchanged=0, flagged_missing=0, matched_records=matched)
+
+
+def _insert_staged(conn: Conn, municipality_code: str, residents_table: str, digests_table: str) -> int:
+    """Every staged row as a new resident (and digest) of `residents_table` (and `digests_table`)."""
     params = {"m": municipality_code}
     inserted = conn.execute(
-        "INSERT INTO residents (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
-        " birth_date, sex, address, status, status_date, updated_at)"
-        " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address, status,"
-        " status_date, now() FROM resident_stage",
+        sql.SQL("INSERT INTO {} (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
+                " birth_date, sex, address, status, status_date, updated_at)"
+                " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address,"
+                " status, status_date, now() FROM resident_stage").format(sql.Identifier(residents_table)),
         params,
         prepare=False,
     ).rowcount
     conn.execute(
-        "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
-        " SELECT %(m)s, atena_no, my_number_hmac FROM resident_stage WHERE my_number_hmac IS NOT NULL",
+        sql.SQL("INSERT INTO {} (municipality_code, atena_no, hmac)"
+                " SELECT %(m)s, atena_no, my_number_hmac FROM resident_stage WHERE my_number_hmac IS NOT NULL"
+                ).format(sql.Identifier(digests_table)),
         params,
         prepare=False,
     )
-    matched = match_unmatched_records(conn, municipality_code)
-    forget_coverage(conn, municipality_code)
-    return ApplyCounts(inserted=inserted, updated=0, unchanged=0, flagged_missing=0, matched_records=matched)
+    return inserted
 
 
 def match_unmatched_records(conn: Conn, municipality_code: str) -> int:
