@@ -7,9 +7,10 @@ security, not only the queries' WHERE clauses, keeps each municipality's data ap
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncGenerator, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -18,6 +19,7 @@ from anyio import CapacityLimiter, to_thread
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from psycopg_pool import ConnectionPool
 
 from hub.api.errors import NotAuthenticated
@@ -61,20 +63,80 @@ class Db(msgspec.Struct):
     state: ApiState
 
 
-class Caller(msgspec.Struct):
-    """An authenticated caller and its scoped transaction."""
+class Caller:
+    """An authenticated caller and its scoped transaction.
 
-    conn: psycopg.Connection[Any]
-    identity: Identity
-    now: dt.datetime
-    remote_addr: str
-    state: ApiState
+    For a handler that runs in a worker thread the transaction opens (connection, authentication, scope) at
+    the handler's first use of `conn`, `identity` or `csrf`, in that thread: the request then crosses from
+    the event loop to a thread and back twice (handler, commit) instead of three times. A handler that never
+    uses its caller is still authenticated, before its answer leaves (`provide_caller`).
+    """
+
+    __slots__ = ("_conn", "_identity", "_opening", "_request", "_stack", "now", "remote_addr", "state")
+
+    def __init__(self, request: Request[Any, Any, Any], state: ApiState, now: dt.datetime) -> None:
+        self.now = now
+        self.remote_addr = remote_addr(request)
+        self.state = state
+        self._request = request
+        self._stack = ExitStack()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._identity: Identity | None = None
+        self._opening = False
+
+    def open(self) -> None:
+        """Take a connection, begin the transaction, authenticate the caller and set its scope (once)."""
+        if self._identity is not None:
+            return
+        if _in_event_loop():
+            raise RuntimeError("a caller's transaction must not open in the event loop: it would block it")
+        if self._opening:
+            raise RuntimeError("the caller's transaction failed to open")
+        self._opening = True
+        conn = self._stack.enter_context(self.state.pool.connection())
+        self._stack.enter_context(conn.transaction())
+        self._conn = conn
+        identity = _identity(conn, self._request, self.state, self.now)
+        # In the request's own transaction, not a nested one: a savepoint would cost two more round trips.
+        set_scope(conn, scope_for(identity))
+        self._identity = identity
+
+    def close(self, exc: BaseException | None) -> bool:
+        """End the transaction (commit, or roll back on `exc`) and give the connection back; True when `exc`
+        was handled and must not propagate (it never is)."""
+        if exc is None:
+            return bool(self._stack.__exit__(None, None, None))
+        return bool(self._stack.__exit__(type(exc), exc, exc.__traceback__))
+
+    @property
+    def opened(self) -> bool:
+        return self._identity is not None
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        self.open()
+        assert self._conn is not None
+        return self._conn
+
+    @property
+    def identity(self) -> Identity:
+        self.open()
+        assert self._identity is not None
+        return self._identity
 
     @property
     def csrf(self) -> str:
         """The CSRF token forms of this session must carry ('' for bearer tokens, which need none)."""
         sid = self.identity.session_id
         return tokens.csrf_token(self.state.csrf_key, sid) if sid else ""
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def api_state(state: State) -> ApiState:
@@ -132,16 +194,6 @@ def _db_tx(request: Request[Any, Any, Any], st: ApiState) -> Iterator[Db]:
         yield Db(conn=conn, now=dt.datetime.now(dt.UTC), remote_addr=remote_addr(request), state=st)
 
 
-@contextmanager
-def _caller_tx(request: Request[Any, Any, Any], st: ApiState) -> Iterator[Caller]:
-    now = dt.datetime.now(dt.UTC)
-    with st.pool.connection() as conn, conn.transaction():
-        identity = _identity(conn, request, st, now)
-        # In the request's own transaction, not a nested one: a savepoint would cost two more round trips.
-        set_scope(conn, scope_for(identity))
-        yield Caller(conn=conn, identity=identity, now=now, remote_addr=remote_addr(request), state=st)
-
-
 async def _in_thread(cm: AbstractContextManager[T], st: ApiState) -> AsyncGenerator[T, None]:
     """Run a blocking context manager's enter and exit in worker threads, around an async yield.
 
@@ -164,11 +216,29 @@ async def provide_db(request: Request[Any, Any, Any], state: State) -> AsyncGene
         yield db
 
 
+def _runs_in_thread(request: Request[Any, Any, Any]) -> bool:
+    """True when the request's handler is a plain function Litestar runs in a worker thread."""
+    handler = request.scope.get("route_handler")
+    return isinstance(handler, HTTPRouteHandler) and handler.sync_to_thread is True
+
+
 async def provide_caller(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[Caller, None]:
-    """Dependency: authenticate the caller and open its scoped transaction (NotAuthenticated if nobody)."""
+    """Dependency: the caller and its scoped transaction (NotAuthenticated if nobody), opened here in a
+    worker thread for an async handler, or by a threaded handler itself at first use (see Caller)."""
     st = api_state(state)
-    async for caller in _in_thread(_caller_tx(request, st), st):
+    caller = Caller(request, st, dt.datetime.now(dt.UTC))
+    try:
+        if not _runs_in_thread(request):
+            await to_thread.run_sync(caller.open, limiter=st.open_limiter)
         yield caller
+        if not caller.opened:
+            # The handler never used its caller: authenticate anyway before its answer goes out.
+            await to_thread.run_sync(caller.open, limiter=st.open_limiter)
+    except BaseException as exc:
+        if not await to_thread.run_sync(caller.close, exc, limiter=st.close_limiter):
+            raise
+    else:
+        await to_thread.run_sync(caller.close, None, limiter=st.close_limiter)
 
 
 CallerDep = NamedDependency[Caller]
