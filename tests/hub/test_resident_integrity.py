@@ -88,8 +88,10 @@ def test_a_digest_needs_its_resident_and_follows_it(hub_db: str) -> None:
         with pytest.raises(errors.ForeignKeyViolation, match="no resident 'A3' of municipality"):
             conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s), (%s, 'A3', %s)",
                          (CODE, digest, CODE, digest))
-        with pytest.raises(errors.ForeignKeyViolation, match="no resident 'A2'"):
-            conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A2', %s)", (OTHER, digest))
+        # One statement, two municipalities: 'A2' is a resident of the first only.
+        with pytest.raises(errors.ForeignKeyViolation, match=f"no resident 'A2' of municipality {OTHER}"):
+            conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s), (%s, 'A2', %s)",
+                         (CODE, digest, OTHER, digest))
         conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s), (%s, 'A2', %s)",
                      (CODE, digest, CODE, digest))
         with pytest.raises(errors.ForeignKeyViolation, match="no resident 'A9'"):
