@@ -8,7 +8,7 @@ import pytest
 from psycopg import sql
 
 from hub.db.connect import connect
-from hub.db.copy_out import copy_out_batches
+from hub.db.copy_out import copy_out_batches, copy_out_parts
 
 ROWS = sql.SQL("COPY (SELECT i, repeat('x', i % 50) FROM generate_series(1, 20000) AS i) TO STDOUT")
 
@@ -43,3 +43,51 @@ def test_abandoned_read_leaves_the_connection_usable(pg_database: str) -> None:
         batches.close()
         assert first.startswith(b"1\t")
         assert conn.execute("SELECT 'next request'").fetchone() == ("next request",)
+
+
+def _part(first: int, last: int) -> sql.Composed:
+    return sql.SQL("COPY (SELECT i FROM generate_series({}, {}) AS i) TO STDOUT").format(first, last)
+
+
+@pytest.mark.parametrize(("connections", "ahead_bytes"), [(1, 0), (2, 1), (2, 1 << 30), (3, 4096)])
+def test_parts_come_whole_and_in_order_whichever_connection_reads_them(pg_database: str, connections: int,
+                                                                        ahead_bytes: int) -> None:
+    parts = [_part(1, 5000), _part(5001, 5000), _part(5001, 5003), _part(5004, 20000), _part(20001, 20001)]
+    conns = [connect(pg_database, None) for _ in range(connections)]
+    try:
+        batches = list(copy_out_parts(conns, parts, 1000, ahead_bytes))
+        assert all(batches)
+        assert b"".join(batches).decode().splitlines() == [str(i) for i in range(1, 20002)]
+        assert all(c.execute("SELECT 'idle'").fetchone() == ("idle",) for c in conns)
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_a_failing_part_raises_and_leaves_every_connection_usable(pg_database: str) -> None:
+    failing = sql.SQL("COPY (SELECT 1 / (15000 - i) FROM generate_series(1, 20000) AS i) TO STDOUT")
+    conns = [connect(pg_database, None) for _ in range(2)]
+    try:
+        received = []
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            for batch in copy_out_parts(conns, [_part(1, 100), failing, _part(1, 20000)], 4096, 1 << 16):
+                received.append(batch)
+        assert b"".join(received).decode().splitlines()[:100] == [str(i) for i in range(1, 101)]
+        assert [c.execute("SELECT 42").fetchone() for c in conns] == [(42,), (42,)]
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_an_abandoned_read_of_parts_cancels_them_all(pg_database: str) -> None:
+    conns = [connect(pg_database, None) for _ in range(2)]
+    try:
+        # generate_series in the select list streams its rows (in FROM it would make them all first).
+        endless = sql.SQL("COPY (SELECT generate_series(1, 1000000000)) TO STDOUT")
+        batches = copy_out_parts(conns, [endless, endless], 1024, 1 << 16)
+        assert next(batches).startswith(b"1\n")
+        batches.close()
+        assert [c.execute("SELECT 'next request'").fetchone() for c in conns] == [("next request",)] * 2
+    finally:
+        for c in conns:
+            c.close()
