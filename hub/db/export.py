@@ -8,15 +8,18 @@ another municipality's rows unreachable whatever is asked.
 from __future__ import annotations
 
 import datetime
+import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 import msgspec
 import psycopg
 from psycopg import sql
 
-from hub.db.copy_out import copy_out_batches
+from hub.db.copy_out import copy_out_batches, copy_out_parts
+from hub.db.scoped import Scope, set_scope
 from protocol.records import MAKER_LABELS, STATUS_LABELS
 
 FETCH_ROWS = 2000
@@ -70,19 +73,28 @@ def ledger_records(conn: psycopg.Connection[Any], municipality_code: str) -> Ite
     )
 
 
-def max_dose(conn: psycopg.Connection[Any], municipality_code: str) -> int:
-    """The highest dose number among the municipality's vaccinated, matched records (0 if none)."""
+def max_dose(conn: psycopg.Connection[Any], municipality_code: str, at_least: int = 0) -> int:
+    """The highest dose number among the municipality's vaccinated, matched records, or `at_least` if that
+    is higher (0 if none).
+
+    Records of dose `at_least` or lower are dropped by the plain dose test before the row-level security
+    policy's per-row test runs (that test was most of this query's cost); usually they are nearly all.
+    """
     row = conn.execute(
-        "SELECT coalesce(max(dose), 0) FROM vaccinations WHERE municipality_code = %s AND status = 'vaccinated'"
-        " AND atena_no IS NOT NULL",
-        (municipality_code,),
+        "SELECT greatest(%s, max(dose)) FROM vaccinations WHERE municipality_code = %s AND status = 'vaccinated'"
+        " AND atena_no IS NOT NULL AND dose > %s",
+        (at_least, municipality_code, at_least),
     ).fetchone()
-    return int(row[0]) if row else 0
+    return int(row[0]) if row else at_least
 
 
 # Cells a spreadsheet would run as a formula when they start with one of these (a leading "'" stops it).
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 COPY_BATCH_BYTES: Final = 1 << 18
+# Rows of later parts held while an earlier one is handed over (copy_csv_parts).
+COPY_AHEAD_BYTES: Final = 8 << 20
+# Pages of the records table sampled to cut a ledger into parts (part_starts).
+SAMPLE_PAGES: Final = 256
 LEDGER_ZONE: Final = "Asia/Tokyo"
 # What the queries' date and time cells are rendered under, for the export's transaction only.
 RENDER_SETTINGS: Final = (("datestyle", "ISO, YMD"), ("timezone", LEDGER_ZONE))
@@ -131,9 +143,14 @@ def long_query(municipality_code: str) -> sql.Composable:
         cells=sql.SQL(", ").join(cells), frm=_FROM.format(m=sql.Literal(municipality_code)))
 
 
-def ledger_query(municipality_code: str, doses: int) -> sql.Composable:
+def ledger_query(municipality_code: str, doses: int, start: str | None = None,
+                 stop: str | None = None) -> sql.Composable:
     """The ledger layout's rows (no header) as one CSV-ready query: one row per 宛名番号, eight cells per dose
-    1..doses; of two records of one dose the latest registered wins."""
+    1..doses; of two records of one dose the latest registered wins.
+
+    `start` and `stop` keep to the people with start <= 宛名番号 < stop (either end open when None): the
+    queries of consecutive ranges give, one after another, the rows of the whole query.
+    """
     venue_code = sql.SQL("coalesce(ve.municipality_code, v.municipality_code)")
     fields = [_REGISTERED, _DAY, sql.SQL("v.voucher_no"), venue_code, _VENUE_NAME, _DOCTOR, _MAKER, _LOT]
     # A dose's eight cells travel as one array: one aggregate per dose instead of one per cell.
@@ -143,14 +160,65 @@ def ledger_query(municipality_code: str, doses: int) -> sql.Composable:
     cells = sql.SQL(", ").join(
         sql.SQL("{a}[{i}]").format(a=sql.Identifier(f"d{n}"), i=sql.Literal(i))
         for n in range(1, doses + 1) for i in range(1, len(fields) + 1))
+    bounds = sql.SQL("").join([
+        *([sql.SQL(" AND v.atena_no >= {}").format(sql.Literal(start))] if start is not None else []),
+        *([sql.SQL(" AND v.atena_no < {}").format(sql.Literal(stop))] if stop is not None else []),
+    ])
     return sql.SQL(
         "SELECT {atena}, {cells} FROM (SELECT d.atena_no, {per_dose} FROM ("
         " SELECT DISTINCT ON (v.atena_no, v.dose) v.atena_no, v.dose, ARRAY[{fields}] AS cells"
-        " {frm} AND v.status = 'vaccinated' AND v.atena_no IS NOT NULL AND v.dose BETWEEN 1 AND {doses}"
+        " {frm} AND v.status = 'vaccinated' AND v.atena_no IS NOT NULL AND v.dose BETWEEN 1 AND {doses}{bounds}"
         " ORDER BY v.atena_no, v.dose, v.registered_at DESC) d GROUP BY d.atena_no) p ORDER BY p.atena_no"
     ).format(
         atena=_cell(sql.SQL("p.atena_no")), cells=cells, per_dose=per_dose, fields=sql.SQL(", ").join(fields),
-        frm=_FROM.format(m=sql.Literal(municipality_code)), doses=sql.Literal(doses))
+        frm=_FROM.format(m=sql.Literal(municipality_code)), doses=sql.Literal(doses), bounds=bounds)
+
+
+def ledger_parts(municipality_code: str, doses: int, starts: Sequence[str]) -> list[sql.Composable]:
+    """The ledger query cut at `starts` (increasing 宛名番号): the parts' rows, in order, are the ledger's."""
+    edges: list[str | None] = [None, *starts, None]
+    return [ledger_query(municipality_code, doses, a, b) for a, b in itertools.pairwise(edges)]
+
+
+def part_starts(conn: psycopg.Connection[Any], municipality_code: str, records_per_part: int,
+                max_parts: int) -> list[str]:
+    """宛名番号 that cut the ledger into parts of about `records_per_part` records each (at most `max_parts`),
+    increasing; none for a municipality too small to cut.
+
+    Estimated from a sample of the table's pages (about SAMPLE_PAGES of them, the same ones each time),
+    not from its rows: a count or an ordered walk of a large municipality's records under row-level
+    security costs a good part of the export itself. A municipality with few rows in the sample is not cut.
+    """
+    row = conn.execute("SELECT pg_relation_size('vaccinations') / current_setting('block_size')::int").fetchone()
+    pages = int(row[0]) if row else 0
+    if pages == 0:
+        return []
+    percent = min(100.0, 100.0 * SAMPLE_PAGES / pages)
+    sample = [str(r[0]) for r in conn.execute(
+        "SELECT atena_no FROM vaccinations TABLESAMPLE SYSTEM (%s) REPEATABLE (0) WHERE municipality_code = %s"
+        " AND status = 'vaccinated' AND atena_no IS NOT NULL ORDER BY atena_no", (percent, municipality_code))]
+    parts = min(max_parts, round(len(sample) * 100.0 / percent / records_per_part))
+    return cut_points(sample, parts)
+
+
+def cut_points(ordered: Sequence[str], parts: int) -> list[str]:
+    """Values cutting `ordered` into `parts` runs of about equal length: the first value of each run but the
+    first, increasing (fewer when values repeat)."""
+    points: list[str] = []
+    if not ordered:
+        return points
+    for i in range(1, parts):
+        value = ordered[i * len(ordered) // parts]
+        if value > (points[-1] if points else ordered[0]):
+            points.append(value)
+    return points
+
+
+def render_settings(conn: psycopg.Connection[Any]) -> None:
+    """Render the queries' cells as the export writes them, until the transaction open on `conn` ends."""
+    settings = [*RENDER_SETTINGS, *([("client_encoding", "UTF8")] if conn.info.encoding != "utf-8" else [])]
+    conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v)) for k, v in settings)))
 
 
 def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable,
@@ -160,7 +228,47 @@ def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable,
     COPY of a query obeys row-level security like the query itself. Call inside a transaction: the
     settings the cells are rendered under (RENDER_SETTINGS, UTF-8) last until it ends.
     """
-    settings = [*RENDER_SETTINGS, *([("client_encoding", "UTF8")] if conn.info.encoding != "utf-8" else [])]
-    conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(
-        sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v)) for k, v in settings)))
-    yield from copy_out_batches(conn, sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query), batch_bytes)
+    render_settings(conn)
+    yield from copy_out_batches(conn, _copy(query), batch_bytes)
+
+
+def copy_csv_parts(conns: Sequence[psycopg.Connection[Any]], queries: Sequence[sql.Composable],
+                   batch_bytes: int = COPY_BATCH_BYTES, ahead_bytes: int = COPY_AHEAD_BYTES) -> Iterator[bytes]:
+    """The queries' rows, all of the first, then the second..., as copy_csv writes them, the queries running
+    on the connections by turns (hub.db.copy_out.copy_out_parts).
+
+    Call with each connection in a transaction of its own (export_transaction) that sees the same snapshot,
+    so that the parts are cut from one state of the data.
+    """
+    for conn in conns:
+        render_settings(conn)
+    yield from copy_out_parts(conns, [_copy(q) for q in queries], batch_bytes, ahead_bytes)
+
+
+def _copy(query: sql.Composable) -> sql.Composed:
+    return sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query)
+
+
+@contextmanager
+def export_transaction(conn: psycopg.Connection[Any], scope: Scope, snapshot: str | None = None) -> Iterator[None]:
+    """A repeatable-read transaction on `conn` acting for `scope` (hub.db.scoped's settings), reading the
+    state of the data that `snapshot` (share_snapshot of another such transaction, still open) names.
+
+    Repeatable read also keeps one export's header (max_dose) and rows consistent with each other.
+    """
+    scope.check()
+    with conn.transaction():
+        statement = sql.SQL("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ{}").format(
+            sql.SQL("; SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)) if snapshot is not None
+            else sql.SQL(""))
+        conn.execute(statement)
+        set_scope(conn, scope)
+        yield
+
+
+def share_snapshot(conn: psycopg.Connection[Any]) -> str:
+    """The id of the snapshot of the export transaction open on `conn`, for others to read the same data."""
+    row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+    if row is None:
+        raise psycopg.errors.InternalError("pg_export_snapshot() returned no row")
+    return str(row[0])

@@ -1,29 +1,71 @@
 """Record exports streamed from their own scoped transaction (the request's transaction ends before the
-response body is sent, so the stream cannot live in it)."""
+response body is sent, so the stream cannot live in it).
+
+A large ledger is cut into parts by 宛名番号, read over more than one pooled connection at once, so that
+PostgreSQL builds the rows on more than one core; the connections' transactions share one snapshot and
+one scope, and the parts are written one after another, as one query would have written them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from contextlib import ExitStack
+from typing import Any, Final, Literal
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hub.api.context import ApiState, scope_for
 from hub.api.identity import Identity
 from hub.db import export as export_db
-from hub.db.scoped import scoped
+from hub.db.scoped import Scope
 from hub.files.export import LEDGER_MIN_DOSES, LONG_HEADER, Encoding, from_copy, ledger_header
 
 Layout = Literal["ledger", "long"]
 LAYOUTS: tuple[Layout, ...] = ("ledger", "long")
 ENCODINGS: tuple[Encoding, ...] = ("utf-8", "cp932")
+# Connections one ledger export reads over: the hub's machine has two cores.
+EXPORT_CONNECTIONS: Final = 2
+# About this many records per part: several parts per connection, so that each connection's server process
+# has its next part to work on while the one before is still being sent (COPY_AHEAD_BYTES holds it back).
+RECORDS_PER_PART: Final = 50_000
+MAX_PARTS: Final = 64
+# How long an export waits for a pooled connection beyond its first; without one it reads over fewer.
+EXTRA_CONNECTION_WAIT_S: Final = 0.2
 
 
 def export_chunks(st: ApiState, identity: Identity, municipality_code: str, layout: Layout,
                   encoding: Encoding) -> Iterator[bytes]:
     """CSV byte chunks of the municipality's records, rendered by PostgreSQL and streamed (flat memory)."""
-    with st.pool.connection() as conn, scoped(conn, scope_for(identity)):
-        yield from csv_chunks(conn, municipality_code, layout, encoding)
+    return pooled_chunks(st.pool, scope_for(identity), municipality_code, layout, encoding)
+
+
+def pooled_chunks(pool: ConnectionPool[Any], scope: Scope, municipality_code: str, layout: Layout,
+                  encoding: Encoding, connections: int = EXPORT_CONNECTIONS,
+                  records_per_part: int = RECORDS_PER_PART) -> Iterator[bytes]:
+    """The export in transactions of its own acting for `scope`, on connections from `pool`: a large ledger
+    over up to `connections` of them (fewer when the pool has none to spare). Every connection goes back
+    to the pool when the stream ends, is abandoned or fails."""
+    with pool.connection() as conn, ExitStack() as transactions:
+        transactions.enter_context(export_db.export_transaction(conn, scope))
+        if layout == "long":
+            yield from csv_chunks(conn, municipality_code, layout, encoding)
+            return
+        doses = export_db.max_dose(conn, municipality_code, LEDGER_MIN_DOSES)
+        starts = (export_db.part_starts(conn, municipality_code, records_per_part, MAX_PARTS)
+                  if connections > 1 else [])
+        conns = [conn]
+        if starts:
+            snapshot = export_db.share_snapshot(conn)
+            while len(conns) < min(connections, len(starts) + 1):
+                try:
+                    extra = transactions.enter_context(pool.connection(timeout=EXTRA_CONNECTION_WAIT_S))
+                except PoolTimeout:
+                    break  # a busy pool: fewer connections, the same bytes
+                transactions.enter_context(export_db.export_transaction(extra, scope, snapshot))
+                conns.append(extra)
+        parts = export_db.ledger_parts(municipality_code, doses, starts)
+        yield from from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts), encoding)
 
 
 def csv_chunks(conn: psycopg.Connection[Any], municipality_code: str, layout: Layout,
@@ -33,7 +75,7 @@ def csv_chunks(conn: psycopg.Connection[Any], municipality_code: str, layout: La
     if layout == "long":
         header, query = LONG_HEADER, export_db.long_query(municipality_code)
     else:
-        doses = max(LEDGER_MIN_DOSES, export_db.max_dose(conn, municipality_code))
+        doses = export_db.max_dose(conn, municipality_code, LEDGER_MIN_DOSES)
         header, query = ledger_header(doses), export_db.ledger_query(municipality_code, doses)
     yield from from_copy(header, export_db.copy_csv(conn, query), encoding)
 
