@@ -68,9 +68,11 @@ class TextLines:
 
     def __iter__(self) -> Iterator[str]:
         # chain.from_iterable hands lines from C: no generator step per line.
-        return itertools.chain.from_iterable(self._blocks())
+        # newline="\n": split on line feeds only, like the numbering above (and keep them for csv).
+        return itertools.chain.from_iterable(io.StringIO(text, newline="\n") for text in self.blocks())
 
-    def _blocks(self) -> Iterator[io.StringIO]:
+    def blocks(self) -> Iterator[str]:
+        """The decoded text a chunk at a time, each a run of whole lines (the last may lack its line feed)."""
         pending = self._read_start()
         lines_before = 0
         at_end = False
@@ -94,8 +96,7 @@ class TextLines:
             lines_before += block.count(b"\n")
             if self._on_chunk is not None:
                 self._on_chunk(self.bytes_read)
-            # newline="\n": split on line feeds only, like the numbering above (and keep them for csv).
-            yield io.StringIO(text, newline="\n")
+            yield text
 
     def _read(self) -> bytes:
         chunk = self._stream.read(self._chunk_size)

@@ -25,6 +25,8 @@ MAX_ERRORS: Final = 1000
 
 RowT = TypeVar("RowT")
 RowT_co = TypeVar("RowT_co", covariant=True)
+BatchT = TypeVar("BatchT")
+BatchT_co = TypeVar("BatchT_co", covariant=True)
 
 ProgressCallback = Callable[[int, int, "int | None"], None]
 """Called as ``progress(rows_done, bytes_done, bytes_total)``; ``bytes_total`` is None when unknown."""
@@ -94,6 +96,14 @@ class RowReader(Protocol[RowT_co]):
     def __call__(self, fields: Sequence[str], line: int, sink: ErrorSink, /) -> RowT_co | None: ...
 
 
+class BlockReader(Protocol[BatchT_co]):
+    """Decides a run of rows at once, from their fields by column (in the table's column order) and the line
+    of the first: it answers only when its RowReader would take every row without an error, and gives None,
+    having changed nothing, for the rows to be read one by one (which says what is wrong, and where)."""
+
+    def __call__(self, columns: Sequence[list[str]], first_line: int, /) -> BatchT_co | None: ...
+
+
 def shown(value: str, limit: int = 24) -> str:
     """A field's value quoted for an error message, cut short so a huge field cannot flood the report."""
     return repr(value if len(value) <= limit else value[:limit] + "…")
@@ -142,6 +152,54 @@ def _remaining_size(stream: object) -> int | None:
     return end - here
 
 
+def _columns(text: str, width: int, order: Sequence[int]) -> list[list[str]] | None:
+    """The fields of quote-free whole lines by column (in ``order``), or None unless every line is a row of
+    ``width`` fields with a first field (blank lines and ",,,," rows are left to the row-by-row reading)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None  # a CR elsewhere: only the row-by-row reading says where it belongs
+    rows = text.split("\n")
+    if not rows[-1]:
+        rows.pop()
+    if not rows or set(map(str.count, rows, itertools.repeat(","))) != {width - 1}:
+        return None
+    fields = ",".join(rows).split(",")
+    if "" in fields[::width]:
+        return None
+    return [fields[index::width] for index in order]
+
+
+def _as_list(rows: list[RowT]) -> list[RowT]:
+    return rows
+
+
+class _Blocks:
+    """A file's decoded blocks (TextLines.blocks), read on from where a record that ran on ended."""
+
+    def __init__(self, blocks: Iterator[str]) -> None:
+        self._blocks = blocks
+        self.current = io.StringIO("", newline="\n")
+
+    def next(self) -> str | None:
+        """What is left of the current block, or the next block; None at the end of the file."""
+        rest = self.current.read()
+        return rest if rest else next(self._blocks, None)
+
+    def start(self, text: str) -> io.StringIO:
+        """Make ``text`` the current block and give its lines."""
+        # newline="\n": split on line feeds only, like TextLines' numbering (and keep them for csv).
+        self.current = io.StringIO(text, newline="\n")
+        return self.current
+
+    def run_on(self) -> Iterator[str]:
+        """The lines after the current block, for a record that goes on; each block read becomes current."""
+        for text in self._blocks:
+            # Not "yield from": closing this generator (the record ended) would close the block it reads.
+            for line in self.start(text):  # noqa: UP028  (see above)
+                yield line
+
+
 def _header_names(cells: Sequence[str]) -> list[str]:
     names = [nfkc(cell).strip() for cell in cells]
     if names:
@@ -151,11 +209,12 @@ def _header_names(cells: Sequence[str]) -> list[str]:
 
 
 class TableScan(Generic[RowT]):
-    """One pass over a CSV table: iterate it for the valid rows, then read ``report``.
+    """One pass over a CSV table: iterate it (or ``batches``) for the valid rows, then read ``report``.
 
-    Valid rows are yielded as they are read even when a later row turns out bad: the caller must apply
-    nothing unless ``report.ok`` once the iteration has finished (e.g. stage the rows in a transaction and
-    commit only then). File-level problems raise FileFormatError (HeaderError, EncodingError) at once.
+    Valid rows are yielded a block of the file at a time as they are read, even when a later row turns out
+    bad: the caller must apply nothing unless ``report.ok`` once the iteration has finished (e.g. stage the
+    rows in a transaction and commit only then). File-level problems raise FileFormatError (HeaderError,
+    EncodingError) at once.
     """
 
     def __init__(
@@ -243,17 +302,25 @@ class TableScan(Generic[RowT]):
         return [seen[column] for column in self._columns]
 
     def __iter__(self) -> Iterator[RowT]:
+        return itertools.chain.from_iterable(self.batches(_as_list))
+
+    def batches(
+        self, write: Callable[[list[RowT]], BatchT], read_block: BlockReader[BatchT] | None = None
+    ) -> Iterator[BatchT]:
+        """The valid rows a block of the file at a time (see the class docstring): ``read_block``'s answer for
+        a run of rows it decides at once, else ``write`` of the rows read one by one (never of none)."""
         if self._lines is not None:
             raise ImportSetupError("a file can be read only once per scan")
         lines = self._lines = TextLines(self._stream, chunk_size=self._chunk_size, on_chunk=self._on_chunk)
-        texts = iter(lines)
-        first_text = next(texts, None)
-        if first_text is None:
+        blocks = _Blocks(lines.blocks())
+        first_block = blocks.next()
+        if first_block is None:
             raise HeaderError(
                 "the file is empty; it must start with the header row " + ",".join(self._columns),
                 missing=self._columns,
             )
-        header, previous = _split_record(first_text, texts, 1)
+        current = blocks.start(first_block)
+        header, previous = _split_record(next(current), itertools.chain(current, blocks.run_on()), 1)
         bad_lines = lines.bad_lines
         if bad_lines:
             first_bad = min(bad_lines)
@@ -264,29 +331,44 @@ class TableScan(Generic[RowT]):
         reorder = None if order == list(range(len(self._columns))) else operator.itemgetter(*order)
         read_row = self._read_row
         sink = self._sink
-        valid_rows = 0
-        for text in texts:
-            line = previous + 1
-            # Most rows hold no quote: a plain split is several times faster than the csv module.
-            if '"' in text:
-                fields, previous = _split_record(text, texts, line)
-            else:
-                fields = text.rstrip("\r\n").split(",")
-                previous = line
-            if not fields or (not fields[0] and not any(fields)):
-                continue  # blank lines, and the ",,,," rows spreadsheets leave at the end
-            self._rows += 1
-            if bad_lines and self._report_bad_bytes(line, previous):
-                continue
-            if len(fields) != width:
-                spans = f" (it runs on to line {previous}: is a quote never closed?)" if previous > line else ""
-                sink.add(line, None, f"the row has {len(fields)} fields but the header has {width}{spans}")
-                continue
-            row = read_row(fields if reorder is None else reorder(fields), line, sink)
-            if row is not None:
-                valid_rows += 1
-                yield row
-        self._valid_rows = valid_rows
+        while (text := blocks.next()) is not None:
+            # Bad bytes and quotes are left to the row-by-row reading: it reports the one, and only csv
+            # knows where the fields and records of the other end.
+            columns = None if read_block is None or bad_lines or '"' in text else _columns(text, width, order)
+            if columns is not None and read_block is not None:
+                answer = read_block(columns, previous + 1)
+                if answer is not None:
+                    self._rows += len(columns[0])
+                    self._valid_rows += len(columns[0])
+                    previous += text.count("\n")
+                    yield answer
+                    continue
+            rows: list[RowT] = []
+            current = blocks.start(text)
+            for record_text in current:
+                line = previous + 1
+                # Most rows hold no quote: a plain split is several times faster than the csv module.
+                if '"' in record_text:
+                    # A quoted field may run on into the next block, whose rest the while loop then reads.
+                    fields, previous = _split_record(record_text, itertools.chain(current, blocks.run_on()), line)
+                else:
+                    fields = record_text.rstrip("\r\n").split(",")
+                    previous = line
+                if not fields or (not fields[0] and not any(fields)):
+                    continue  # blank lines, and the ",,,," rows spreadsheets leave at the end
+                self._rows += 1
+                if bad_lines and self._report_bad_bytes(line, previous):
+                    continue
+                if len(fields) != width:
+                    spans = f" (it runs on to line {previous}: is a quote never closed?)" if previous > line else ""
+                    sink.add(line, None, f"the row has {len(fields)} fields but the header has {width}{spans}")
+                    continue
+                row = read_row(fields if reorder is None else reorder(fields), line, sink)
+                if row is not None:
+                    rows.append(row)
+            if rows:
+                self._valid_rows += len(rows)
+                yield write(rows)
         self._finished = True
         if self._progress is not None:
             self._progress(self._rows, lines.bytes_read, self._total_bytes)
