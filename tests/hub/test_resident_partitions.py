@@ -199,3 +199,12 @@ def test_two_first_imports_of_different_municipalities_at_once_both_land(hub_db:
     for code in (A, B):
         with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(code)):
             assert conn.execute("SELECT count(*) FROM residents").fetchone() == (2000,)
+
+
+def test_a_table_left_unattached_refuses_the_municipalitys_import_instead_of_hiding_beside_it(hub_db: str) -> None:
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(A)):
+        conn.execute("SELECT vrs_resident_partition_open(%s)", (A,))  # committed without being attached
+    with pytest.raises(errors.ObjectNotInPrerequisiteState, match=f"_{A} exists but is not attached"):
+        _import(hub_db, A, _lines(A, 3))
+    with psycopg.connect(hub_db) as conn:
+        assert conn.execute("SELECT count(*) FROM residents").fetchone() == (0,)
