@@ -25,6 +25,7 @@ from hub.files.errors import (
     ImportSetupError,
 )
 from hub.files.record_import import ImportedRecord, ParsedRecords, parse_records, scan_records
+from hub.files.resident_copy import ResidentCopy, scan_resident_copy
 from hub.files.residents import ParsedResidents, Resident, parse_residents, scan_residents
 from hub.files.table import ImportReport, ProgressCallback, RowError, TableScan
 from hub.files.text import kana_key, name_key, nfkc
@@ -42,6 +43,7 @@ __all__ = [
     "ParsedResidents",
     "ProgressCallback",
     "Resident",
+    "ResidentCopy",
     "RowError",
     "TableScan",
     "kana_key",
@@ -51,5 +53,6 @@ __all__ = [
     "parse_records",
     "parse_residents",
     "scan_records",
+    "scan_resident_copy",
     "scan_residents",
 ]

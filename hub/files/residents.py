@@ -54,8 +54,8 @@ EARLIEST_BIRTH_DATE: Final = datetime.date(1890, 1, 1)
 
 Sex = Literal[1, 2]
 Movement = Literal["moved_out", "deceased"]
-_SEXES: Final[dict[str, Sex]] = {"1": 1, "2": 2, "男": 1, "女": 2, "男性": 1, "女性": 2}
-_MOVEMENTS: Final[dict[str, Movement]] = {"転出": "moved_out", "死亡": "deceased"}
+SEXES: Final[dict[str, Sex]] = {"1": 1, "2": 2, "男": 1, "女": 2, "男性": 1, "女性": 2}
+MOVEMENTS: Final[dict[str, Movement]] = {"転出": "moved_out", "死亡": "deceased"}
 
 
 class Resident(msgspec.Struct, frozen=True):
@@ -89,8 +89,8 @@ class ParsedResidents(msgspec.Struct):
     report: ImportReport
 
 
-def _code_text(value: str) -> str:
-    # Codes and numbers: full-width digits to ASCII, padding spaces dropped.
+def code_text(value: str) -> str:
+    """A code or number as read: full-width digits to ASCII, padding spaces dropped."""
     return (value if value.isascii() else nfkc(value)).strip()
 
 
@@ -109,7 +109,7 @@ def my_number_ok(digits: str) -> bool:
     return b[11] - 48 == (0 if r <= 1 else 11 - r)
 
 
-class _ResidentRow:
+class ResidentRow:
     """Validates one row; remembers 宛名番号 and 接種券番号 seen so far to refuse duplicates."""
 
     def __init__(
@@ -131,14 +131,14 @@ class _ResidentRow:
         today = self.today
 
         if code != self.municipality_code:
-            code = _code_text(code)
+            code = code_text(code)
             if code != self.municipality_code:
                 sink.add(line, "自治体コード", wrong_municipality(code, self.municipality_code))
 
         # Each code is checked as written first; only a code that fails is normalised (NFKC, padding) and
         # checked again: most files need no normalising, and this runs per row.
         if not (addressee.isalnum() and addressee.isascii() and len(addressee) <= MAX_ADDRESSEE_NO_LENGTH):
-            addressee = _code_text(addressee)
+            addressee = code_text(addressee)
         if not (addressee.isalnum() and addressee.isascii() and len(addressee) <= MAX_ADDRESSEE_NO_LENGTH):
             if not addressee:
                 sink.add(line, "宛名番号", "is required")
@@ -147,14 +147,14 @@ class _ResidentRow:
             else:
                 sink.add(line, "宛名番号", f"{shown(addressee)} may hold only digits and letters")
         else:
-            # value * 32 + length keeps leading zeros apart ("0012" vs "12"); length is at most 20.
-            key = int(addressee) * 32 + len(addressee) if addressee.isdigit() else addressee
+            # A leading 1 keeps leading zeros apart ("10012" for "0012", "112" for "12").
+            key = int("1" + addressee) if addressee.isdigit() else addressee
             first = self.addressee_lines.setdefault(key, line)
             if first != line:
                 sink.add(line, "宛名番号", f"{shown(addressee)} is also on line {first}")
 
         if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
-            voucher = _code_text(voucher)
+            voucher = code_text(voucher)
         if len(voucher) != 10 or not voucher.isdigit() or not voucher.isascii():
             sink.add(line, "接種券番号", voucher_message(voucher))
         else:
@@ -165,7 +165,7 @@ class _ResidentRow:
         my_number_hmac = None
         if my_number:
             if len(my_number) != 12 or not my_number.isascii():
-                my_number = _code_text(my_number).replace(" ", "").replace("-", "")
+                my_number = code_text(my_number).replace(" ", "").replace("-", "")
             if not my_number:
                 pass  # only spaces or dashes: as good as blank
             elif len(my_number) != 12 or not my_number.isdigit() or not my_number.isascii():
@@ -208,7 +208,7 @@ class _ResidentRow:
             elif birth_date < EARLIEST_BIRTH_DATE:
                 sink.add(line, "生年月日", f"{birth_date.isoformat()} is before {EARLIEST_BIRTH_DATE.year}")
 
-        sex = _SEXES.get(sex_text) or _SEXES.get(_code_text(sex_text))  # the 2nd look-up only if needed
+        sex = SEXES.get(sex_text) or SEXES.get(code_text(sex_text))  # the 2nd look-up only if needed
         if sex is None:
             sink.add(line, "性別", f"{shown(sex_text.strip())} is not 1, 2, 男 or 女")
 
@@ -222,10 +222,10 @@ class _ResidentRow:
         movement: Movement | None = None
         moved_on = None
         if movement_text or moved:
-            movement_text = _code_text(movement_text)
+            movement_text = code_text(movement_text)
             moved = moved.strip()
             if movement_text:
-                movement = _MOVEMENTS.get(movement_text)
+                movement = MOVEMENTS.get(movement_text)
                 if movement is None:
                     sink.add(line, "異動区分", f"{shown(movement_text)} is not blank, 転出 or 死亡")
                 if not moved:
@@ -262,6 +262,15 @@ class _ResidentRow:
         )
 
 
+def resident_rules(
+    municipality_code: str, today: datetime.date, hash_my_number: Callable[[str], bytes]
+) -> ResidentRow:
+    """The row rules of one file's import; ImportSetupError if ``municipality_code`` is not a municipality."""
+    if not is_municipality(municipality_code):
+        raise ImportSetupError(f"{municipality_code!r} is not the code of a municipality")
+    return ResidentRow(municipality_code, today, hash_my_number)
+
+
 def scan_residents(
     stream: BinaryReader,
     *,
@@ -279,12 +288,10 @@ def scan_residents(
     file's size for the progress callback (None: unknown). Raises ImportSetupError if ``municipality_code``
     is not a municipality; FileFormatError subclasses while iterating if the file cannot be read as the table.
     """
-    if not is_municipality(municipality_code):
-        raise ImportSetupError(f"{municipality_code!r} is not the code of a municipality")
     return TableScan(
         stream,
         columns=COLUMNS,
-        read_row=_ResidentRow(municipality_code, today, hash_my_number),
+        read_row=resident_rules(municipality_code, today, hash_my_number),
         progress=progress,
         total_bytes=total_bytes,
         max_errors=max_errors,
