@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response
-from litestar.datastructures import MutableScopeHeaders, State
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.openapi import OpenAPIConfig
@@ -125,13 +125,14 @@ def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None
     """A before_send hook: every answer gets the headers, also redirects, error pages and 404s, which are
     made by exception handlers and never pass an after_request hook."""
     extra = {**SECURITY_HEADERS, "cache-control": "no-store", **({"strict-transport-security": HSTS} if hsts else {})}
+    # Encoded once; a header the answer already has is kept (names compared in lower case, as HTTP does).
+    encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
 
     async def add(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            headers = MutableScopeHeaders.from_message(message)
-            for name, value in extra.items():
-                if name not in headers:
-                    headers[name] = value
+            headers = message.get("headers") or []
+            present = {bytes(name).lower() for name, _ in headers}
+            message["headers"] = [*headers, *(h for h in encoded if h[0] not in present)]
 
     return add
 

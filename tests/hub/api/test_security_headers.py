@@ -93,6 +93,21 @@ def test_error_answers_carry_the_headers_too(app_client: TestClient) -> None:  #
         check_headers(r.url.path, r)
 
 
+def test_a_header_the_answer_sets_itself_is_kept_and_not_doubled(api_settings: ApiSettings, tmp_path: Path) -> None:
+    """The public key set may be cached by verifiers for five minutes; pages must never be."""
+    settings = ApiSettings(**{**{f: getattr(api_settings, f) for f in api_settings.__struct_fields__},
+                              "certificate_issuer": "https://hub.example", "certificate_key_dir": tmp_path / "iss"})
+    with TestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        jwks = client.get("/.well-known/jwks.json")
+        page = client.get("/login")
+    assert jwks.status_code == 200
+    assert jwks.headers.get_list("cache-control") == ["public, max-age=300"]
+    assert page.headers.get_list("cache-control") == ["no-store"]
+    for r in (jwks, page):
+        check_headers(r.url.path, r)
+        assert len(r.headers.get_list("content-security-policy")) == 1
+
+
 def test_hsts_only_when_served_over_tls(api_settings: ApiSettings, app_client: TestClient) -> None:  # type: ignore[type-arg]
     assert "strict-transport-security" not in app_client.get("/login").headers
     tls = ApiSettings(**{**{f: getattr(api_settings, f) for f in api_settings.__struct_fields__},
