@@ -26,9 +26,10 @@ LAYOUTS: tuple[Layout, ...] = ("ledger", "long")
 ENCODINGS: tuple[Encoding, ...] = ("utf-8", "cp932")
 # Connections one ledger export reads over: the hub's machine has two cores.
 EXPORT_CONNECTIONS: Final = 2
-# About this many records per part: several parts per connection, so that each connection's server process
-# has its next part to work on while the one before is still being sent (COPY_AHEAD_BYTES holds it back).
-RECORDS_PER_PART: Final = 50_000
+# About this many records per part: more than one part per connection, so that each connection's server
+# process has its next part to work on while the one before is still being sent (COPY_AHEAD_BYTES holds
+# it back); fewer, larger parts cost less to start and sort.
+RECORDS_PER_PART: Final = 100_000
 MAX_PARTS: Final = 64
 # How long an export waits for a pooled connection beyond its first; without one it reads over fewer.
 EXTRA_CONNECTION_WAIT_S: Final = 0.2
