@@ -111,15 +111,15 @@ class _Lane:
         self.conn.pgconn.send_query(statement.as_bytes(self.conn))
         self._copying, self._busy = False, True
 
-    def read(self, limit: int) -> tuple[list[Buffer], int, bool]:
-        """The rows libpq has already received (`limit` bytes of them, give or take a row), their size, and
+    def read(self, limit: int) -> tuple[bytes, bool]:
+        """The rows libpq has already received (`limit` bytes of them, give or take a row), joined, and
         whether the statement is over; waits for the server only for the closing result."""
         pgconn = self.conn.pgconn
         rows: list[Buffer] = []
         size = 0
         if not self._copying:
             if pgconn.is_busy():
-                return rows, size, False
+                return b"", False
             result = pgconn.get_result()
             if result is None or result.status != pq.ExecStatus.COPY_OUT:
                 self.conn.wait(_discard(pgconn))
@@ -133,12 +133,12 @@ class _Lane:
                 rows.append(data)
                 size += nbytes
             elif nbytes == 0:
-                return rows, size, False
+                return b"".join(rows), False
             else:
                 self._busy = False
                 self.conn.wait(_finish(pgconn, self.conn.info.encoding))
-                return rows, size, True
-        return rows, size, False
+                return b"".join(rows), True
+        return b"".join(rows), False
 
     def opened(self) -> bool:
         """Whether the statement in flight has answered yet (a start counts as progress)."""
@@ -168,7 +168,8 @@ def copy_out_parts(conns: Sequence[psycopg.Connection[Any]], statements: Sequenc
     """
     lanes = [_Lane(c, [(i, s) for i, s in enumerate(statements) if i % len(conns) == k])
              for k, c in enumerate(conns)]
-    held: dict[int, list[Buffer]] = defaultdict(list)
+    # Each read's rows joined at once: far fewer objects to hold than one per row.
+    held: dict[int, list[bytes]] = defaultdict(list)
     held_bytes: dict[int, int] = defaultdict(int)
     ended: set[int] = set()
     ahead = 0  # bytes held for statements after the front one
@@ -178,9 +179,9 @@ def copy_out_parts(conns: Sequence[psycopg.Connection[Any]], statements: Sequenc
             lane.start_next()
         while front < len(statements):
             if held_bytes[front] >= batch_bytes or (front in ended and held[front]):
-                rows = held.pop(front)
+                batch = held.pop(front)
                 held_bytes[front] = 0
-                yield b"".join(rows)
+                yield batch[0] if len(batch) == 1 else b"".join(batch)
                 continue
             if front in ended:
                 front += 1
@@ -195,15 +196,16 @@ def copy_out_parts(conns: Sequence[psycopg.Connection[Any]], statements: Sequenc
                 reading.append(lane)
                 limit = batch_bytes - held_bytes[front] if part == front else ahead_bytes - ahead
                 opened = lane.opened()
-                rows, size, done = lane.read(limit)
-                held[part] += rows
-                held_bytes[part] += size
-                if part != front:
-                    ahead += size
+                data, done = lane.read(limit)
+                if data:
+                    held[part].append(data)
+                    held_bytes[part] += len(data)
+                    if part != front:
+                        ahead += len(data)
                 if done:
                     ended.add(part)
                     lane.start_next()
-                progressed = progressed or done or bool(rows) or lane.opened() != opened
+                progressed = progressed or done or bool(data) or lane.opened() != opened
             if not progressed:
                 # The front statement's connection is always among them: the wait ends with rows for it or
                 # for one that may still read ahead.
