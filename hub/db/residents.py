@@ -8,11 +8,8 @@ what keeps other municipalities out.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -26,13 +23,8 @@ STAGE_COLUMNS = (
     "address", "status", "status_date",
 )
 
-
-StagedRow = tuple[int, str, str, "str | None", str, str, str, dt.date, int, str, str, "dt.date | None"]
-"""One valid file row for the staging table, in STAGE_COLUMNS order (``my_number_hmac`` hex or None)."""
-
 # Columns whose empty text is a value, not NULL (COPY's CSV reads an unquoted empty field as NULL).
 _NOT_NULL_TEXT = ("atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "address", "status")
-STAGE_BATCH_ROWS = 10_000
 
 
 class ApplyCounts(msgspec.Struct, frozen=True):
@@ -63,22 +55,10 @@ def create_stage(conn: Conn) -> None:
     )
 
 
-def csv_batches(rows: Iterable[StagedRow], batch_rows: int = STAGE_BATCH_ROWS) -> Iterator[str]:
-    """The rows as CSV text for COPY, `batch_rows` at a time: the csv module writes a batch in one C call
-    where psycopg would adapt every value in Python."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    it = iter(rows)
-    while batch := list(itertools.islice(it, batch_rows)):
-        writer.writerows(batch)
-        yield buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
-
-
 def copy_into_stage(conn: Conn, batches: Iterable[str]) -> None:
-    """COPY CSV batches (csv_batches) into the staging table as they come: the file is never held in memory,
-    and the server takes one batch in while the caller reads the next."""
+    """COPY CSV batches (STAGE_COLUMNS, as hub.files.resident_copy writes them) into the staging table as
+    they come: the file is never held in memory, and the server takes one batch in while the caller reads the
+    next."""
     with conn.cursor() as cur, cur.copy(_copy_statement("resident_stage")) as copy:
         for text in batches:
             copy.write(text)

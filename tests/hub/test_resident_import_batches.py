@@ -1,20 +1,22 @@
-"""Resident import staged in batches (here of one row) while the file is still being read: a bad row or a
-voucher conflict anywhere in the file leaves nothing applied, counts and digests are right, and vouchers
-moving between residents work whatever their order in the file."""
+"""Resident import staged in batches (here of a row or two: the file is read in blocks of 64 bytes) while
+the file is still being read: a bad row or a voucher conflict anywhere in the file leaves nothing applied,
+counts and digests are right, and vouchers moving between residents work whatever their order in the file."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import threading
 import time
 
 import pytest
 
+from hub.api.services import residents as resident_service
 from hub.api.services.residents import ResidentImportResult, import_residents
-from hub.db import residents as residents_db
 from hub.db.connect import connect
 from hub.db.scoped import Scope, scoped
+from hub.files import scan_resident_copy
 from hub.keys import my_number_hmac
 from tests.hub.api.files import resident_csv, resident_line
 
@@ -23,8 +25,9 @@ SECRET = bytes(range(32))
 
 
 @pytest.fixture(autouse=True)
-def _one_row_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(residents_db, "STAGE_BATCH_ROWS", 1)
+def _small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A COPY batch is one block of the file: blocks shorter than a row make a batch of every row or two.
+    monkeypatch.setattr(resident_service, "scan_resident_copy", functools.partial(scan_resident_copy, chunk_size=64))
 
 
 def _import(dsn: str, lines: list[str], mode: str = "diff") -> ResidentImportResult:
