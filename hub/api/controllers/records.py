@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import io
+import time
+from collections.abc import Generator
 from typing import Any
 
 import msgspec
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, URLEncodedBody
 from litestar.response import Redirect, Stream, Template
+from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.types import Receive, Send
 
 from hub.api.context import Caller, CallerDep
 from hub.api.controllers.pages import page
@@ -113,6 +119,51 @@ def _form_to_input(form: CorrectionForm) -> CorrectionInput:
     )
 
 
+def _close_when_idle(chunks: Generator[bytes, None, None]) -> None:
+    # A disconnect cancels the stream without waiting for the worker thread inside next(): let it finish
+    # its chunk (no other comes), then close.
+    while inspect.getgeneratorstate(chunks) == inspect.GEN_RUNNING:
+        time.sleep(0.005)
+    chunks.close()
+
+
+class _ClosingStreamingResponse(ASGIStreamingResponse):
+    """Streams a sync generator and closes it when the response ends, however it ends.
+
+    Litestar never closes a sync iterator, and when the client goes away mid-download the failed send leaves
+    the generator to garbage collection, holding its pooled connections and their running COPYs until then.
+    """
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: Generator[bytes, None, None], **kwargs: Any) -> None:
+        super().__init__(iterator=chunks, **kwargs)
+        self._chunks = chunks
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        try:
+            await super().send_body(send, receive)
+        finally:
+            with CancelScope(shield=True):
+                await to_thread.run_sync(_close_when_idle, self._chunks)
+
+
+class _ClosingStream(Stream):
+    """A Stream of a sync generator that is closed when the response ends (_ClosingStreamingResponse)."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], *, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(chunks, media_type=media_type, headers=headers)
+        self._chunks = chunks
+
+    def to_asgi_response(self, app: Any, request: Request[Any, Any, Any], **kwargs: Any) -> ASGIResponse:
+        headers = {**(kwargs.get("headers") or {}), **self.headers}
+        return _ClosingStreamingResponse(
+            self._chunks, background=self.background or kwargs.get("background"), content_length=0,
+            cookies=self.cookies, encoded_headers=kwargs.get("encoded_headers"), encoding=self.encoding,
+            headers=headers, is_head_response=kwargs.get("is_head_response", False), media_type=self.media_type,
+            status_code=self.status_code or kwargs.get("status_code"))
+
+
 def _export(caller: Caller, code: str, layout: str, encoding: str) -> Stream:
     if layout not in exports.LAYOUTS or encoding not in exports.ENCODINGS:
         raise InvalidInput([f"layout must be one of {exports.LAYOUTS}, encoding one of {exports.ENCODINGS}"])
@@ -121,7 +172,7 @@ def _export(caller: Caller, code: str, layout: str, encoding: str) -> Stream:
     enc: Encoding = "cp932" if encoding == "cp932" else "utf-8"
     name = exports.filename(code, layout, enc, caller.now.astimezone(JST).strftime("%Y%m%d%H%M%S"))
     charset = "utf-8" if enc == "utf-8" else "shift_jis"
-    return Stream(
+    return _ClosingStream(
         exports.export_chunks(caller.state, caller.identity, code, "long" if layout == "long" else "ledger", enc),
         media_type=f"text/csv; charset={charset}",
         headers={"content-disposition": f'attachment; filename="{name}"'},

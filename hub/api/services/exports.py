@@ -8,7 +8,7 @@ one scope, and the parts are written one after another, as one query would have 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any, Final, Literal
 
@@ -36,14 +36,14 @@ EXTRA_CONNECTION_WAIT_S: Final = 0.2
 
 
 def export_chunks(st: ApiState, identity: Identity, municipality_code: str, layout: Layout,
-                  encoding: Encoding) -> Iterator[bytes]:
+                  encoding: Encoding) -> Generator[bytes, None, None]:
     """CSV byte chunks of the municipality's records, rendered by PostgreSQL and streamed (flat memory)."""
     return pooled_chunks(st.pool, scope_for(identity), municipality_code, layout, encoding)
 
 
 def pooled_chunks(pool: ConnectionPool[Any], scope: Scope, municipality_code: str, layout: Layout,
                   encoding: Encoding, connections: int = EXPORT_CONNECTIONS,
-                  records_per_part: int = RECORDS_PER_PART) -> Iterator[bytes]:
+                  records_per_part: int = RECORDS_PER_PART) -> Generator[bytes, None, None]:
     """The export in transactions of its own acting for `scope`, on connections from `pool`: a large ledger
     over up to `connections` of them (fewer when the pool has none to spare). Every connection goes back
     to the pool when the stream ends, is abandoned or fails."""

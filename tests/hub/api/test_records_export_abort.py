@@ -12,7 +12,7 @@ import httpx
 from hub.db.connect import connect
 from tests.hub.api.conftest import MUNI_A, VENUE_A, ServedHub, login
 
-PEOPLE = 60_000  # 120,000 records: a ledger cut in parts, and far more than the sockets' buffers hold
+PEOPLE = 100_000  # 200,000 records: a ledger cut in parts, and far more than the sockets' buffers hold
 URL = f"/api/v1/municipalities/{MUNI_A}/records/export"
 
 
