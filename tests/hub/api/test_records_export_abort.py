@@ -34,8 +34,15 @@ def _backends(dsn: str) -> list[tuple[Any, ...]]:
                             " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchall()
 
 
-def _copies(dsn: str) -> int:
-    return sum(1 for state, query in _backends(dsn) if state == "active" and query.startswith("COPY"))
+def _copies(dsn: str, expected: int = 2) -> int:
+    """COPY statements running, once `expected` of them are (or after 15 s, however many there are then):
+    on a busy machine the second part's statement may start a while after the first."""
+    deadline = time.monotonic() + 15
+    while True:
+        running = sum(1 for state, query in _backends(dsn) if state == "active" and query.startswith("COPY"))
+        if running >= expected or time.monotonic() > deadline:
+            return running
+        time.sleep(0.05)
 
 
 def _wait_idle(dsn: str) -> None:
@@ -60,8 +67,7 @@ def test_abandoned_ledger_downloads_leave_no_connection_behind(served_hub: Serve
                 assert r.status_code == 200
                 chunks = r.iter_raw()
                 assert next(chunks).startswith(b"\xef\xbb\xbf")
-                time.sleep(0.3)  # the parts' statements have started; the client reads no further
-                copies.append(_copies(hub_db))
+                copies.append(_copies(hub_db))  # the parts' statements have started; the client reads no further
             # Leaving the block closes the half-read response's connection.
         _wait_idle(hub_db)
         assert len(_backends(hub_db)) <= 10
