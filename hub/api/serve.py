@@ -22,6 +22,7 @@ def settings_from_config(config: HubConfig) -> ApiSettings:
         database_url=config.database_url_for("api"),
         secret=load_secret(config.require("secret_file")),
         secure_cookies=config.api_tls_cert is not None,
+        export_connections=config.export_connections,
         certificate_issuer=config.certificate_issuer,
         certificate_key_dir=config.certificate_key_dir,
         hub_ack_jwk=hub_public_jwk(config.hub_key_file) if config.hub_key_file is not None else None,

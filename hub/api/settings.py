@@ -17,6 +17,7 @@ class ApiSettings(msgspec.Struct, frozen=True):
     session_idle_minutes: int = 60
     pool_min_size: int = 2
     pool_max_size: int = 10
+    export_connections: int = 1  # connections one ledger download reads over (hub.config.HubConfig)
     max_upload_bytes: int = 1024 * 1024 * 1024
     certificate_issuer: str | None = None  # `iss` of issued vaccination certificates
     certificate_key_dir: Path | None = None  # their ES256 issuer keys (hub.certificates.issuer_keys)

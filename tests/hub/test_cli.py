@@ -70,6 +70,11 @@ def test_config_from_toml_and_environment(tmp_path: Path) -> None:
     assert config.mqtt.host == "broker" and config.mqtt.port == 1884 and config.mqtt.password == "s3cr@t"
     assert config.min_interval_days["pfizer"] == 21 and config.min_interval_days["moderna"] == 24
     assert config.ingest_group_batches == 8
+    assert config.export_connections == 1
+    assert load_config({"VRS_EXPORT_CONNECTIONS": "2"}).export_connections == 2
+    for bad in ("0", "9"):
+        with pytest.raises(ConfigError, match="VRS_EXPORT_CONNECTIONS must be 1 to 8"):
+            load_config({"VRS_EXPORT_CONNECTIONS": bad})
     toml.write_text("unknown_setting = 1\n")
     with pytest.raises(ConfigError, match="unknown_setting"):
         load_config({"VRS_CONFIG_FILE": str(toml)})

@@ -126,7 +126,8 @@ def test_pooled_export_cut_from_a_sample_gives_the_bytes_of_one_query(hub_db: st
         starts = []
         with p.connection() as conn, export_db.export_transaction(conn, Scope.municipality(code)):
             starts = export_db.part_starts(conn, code, 8, 64)
-        cut = b"".join(pooled_chunks(p, Scope.municipality(code), code, "ledger", "utf-8", records_per_part=8))
+        cut = b"".join(pooled_chunks(p, Scope.municipality(code), code, "ledger", "utf-8", connections=2,
+                                         records_per_part=8))
     assert cut == _one_query(hub_db, code)
     if code == CODE:
         assert len(starts) >= 4  # the sample did cut it, so the parts were really read by turns
@@ -212,12 +213,13 @@ def test_abandoned_downloads_give_every_connection_back(hub_db: str) -> None:
     with pool(hub_db, "vrs_api", min_size=2, max_size=2) as p:
         p.wait()
         for _ in range(5):  # more downloads than the pool has connections: a leak would stall the next one
-            chunks: Iterator[bytes] = pooled_chunks(p, scope, CODE, "ledger", "utf-8", records_per_part=4000)
+            chunks: Iterator[bytes] = pooled_chunks(p, scope, CODE, "ledger", "utf-8", connections=2,
+                                                    records_per_part=4000)
             next(chunks)
             next(chunks)
             assert p.get_stats()["pool_available"] == 0  # both connections are reading
             chunks.close()  # as when the client goes away half-way
             assert p.get_stats()["pool_available"] == 2
             assert _busy_backends(hub_db) == []
-        whole = b"".join(pooled_chunks(p, scope, CODE, "ledger", "utf-8", records_per_part=4000))
+        whole = b"".join(pooled_chunks(p, scope, CODE, "ledger", "utf-8", connections=2, records_per_part=4000))
     assert whole.count(b"\r\n") == 1 + 20_000

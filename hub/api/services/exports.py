@@ -24,8 +24,8 @@ from hub.files.export import LEDGER_MIN_DOSES, LONG_HEADER, Encoding, from_copy,
 Layout = Literal["ledger", "long"]
 LAYOUTS: tuple[Layout, ...] = ("ledger", "long")
 ENCODINGS: tuple[Encoding, ...] = ("utf-8", "cp932")
-# Connections one ledger export reads over: the hub's machine has two cores.
-EXPORT_CONNECTIONS: Final = 2
+# Connections one ledger export reads over unless the settings say otherwise (VRS_EXPORT_CONNECTIONS).
+EXPORT_CONNECTIONS: Final = 1
 # About this many records per part: more than one part per connection, so that each connection's server
 # process has its next part to work on while the one before is still being sent (COPY_AHEAD_BYTES holds
 # it back); fewer, larger parts cost less to start and sort.
@@ -38,7 +38,8 @@ EXTRA_CONNECTION_WAIT_S: Final = 0.2
 def export_chunks(st: ApiState, identity: Identity, municipality_code: str, layout: Layout,
                   encoding: Encoding) -> Generator[bytes, None, None]:
     """CSV byte chunks of the municipality's records, rendered by PostgreSQL and streamed (flat memory)."""
-    return pooled_chunks(st.pool, scope_for(identity), municipality_code, layout, encoding)
+    return pooled_chunks(st.pool, scope_for(identity), municipality_code, layout, encoding,
+                         st.settings.export_connections)
 
 
 def pooled_chunks(pool: ConnectionPool[Any], scope: Scope, municipality_code: str, layout: Layout,

@@ -8,12 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from hub.db.connect import connect
 from tests.hub.api.conftest import MUNI_A, VENUE_A, ServedHub, login
 
 PEOPLE = 100_000  # 200,000 records: a ledger cut in parts, and far more than the sockets' buffers hold
 URL = f"/api/v1/municipalities/{MUNI_A}/records/export"
+
+
+@pytest.fixture
+def hub_env(hub_env: dict[str, str]) -> dict[str, str]:
+    # Ledger downloads over two connections, so that abandoning one leaves two COPYs to stop.
+    return {**hub_env, "VRS_EXPORT_CONNECTIONS": "2"}
 
 
 def _load(dsn: str) -> None:
