@@ -97,15 +97,20 @@ CREATE TRIGGER residents_municipality_known_on_update AFTER UPDATE OF municipali
 
 -- A digest belongs to a resident: the foreign key of 0003, checked once per statement over the rows it
 -- inserts instead of by a look-up and a lock per row (1.8 of 3.5 s for 133,000 digests). The check runs with
--- the inserting role's rights: whoever may write a municipality's digests sees its residents. It looks at one
--- municipality at a time with the code as a literal, so that the planner reads that municipality's partition
--- only. Residents are never deleted by the hub; when one is (by hand), its digest goes with it (ON DELETE
+-- the inserting role's rights: whoever may write a municipality's digests sees its residents. It is one
+-- anti-join whatever the number of municipalities a statement writes (one query per municipality, each
+-- reading all of the statement's digests, was quadratic for a bulk load spread over hundreds of them). The
+-- usual statement writes one municipality's digests: its code then goes in as a literal, so the planner reads
+-- that municipality's partition only (a list of codes, = ANY, would make every index probe search the list).
+-- No LIMIT: it would talk the planner into probing the index once per digest, the plan for a join expected to
+-- stop at its first row, where a hash join is cheaper for a large file. Residents are never deleted by the hub; when one is (by hand), its digest goes with it (ON DELETE
 -- CASCADE, as before), and a resident's key cannot change while a digest names it (NO ACTION, as before).
 -- Unlike the key, nothing locks the resident until commit: a resident deleted by hand at the same moment as
 -- its digest is written could leave the digest behind.
 CREATE FUNCTION vrs_my_number_resident_known() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, public AS $$
 DECLARE
+    codes text[];
     code text;
     orphan text;
 BEGIN
@@ -114,12 +119,11 @@ BEGIN
             WHERE r.municipality_code = NEW.municipality_code AND r.atena_no = NEW.atena_no);
         code := NEW.municipality_code;
     ELSE
-        FOR code IN SELECT DISTINCT n.municipality_code FROM new_rows n LOOP
-            EXECUTE format('SELECT n.atena_no FROM new_rows n WHERE n.municipality_code = %1$L AND NOT EXISTS'
-                           ' (SELECT 1 FROM residents r WHERE r.municipality_code = %1$L AND r.atena_no = n.atena_no)'
-                           ' LIMIT 1', code) INTO orphan;
-            EXIT WHEN orphan IS NOT NULL;
-        END LOOP;
+        SELECT array_agg(DISTINCT n.municipality_code) INTO codes FROM new_rows n;
+        EXECUTE format('SELECT n.municipality_code, n.atena_no FROM new_rows n WHERE NOT EXISTS (SELECT 1'
+                       ' FROM residents r WHERE r.municipality_code = %s AND r.atena_no = n.atena_no)',
+                       CASE WHEN cardinality(codes) = 1 THEN quote_literal(codes[1]) ELSE 'n.municipality_code' END)
+            INTO code, orphan;
     END IF;
     IF orphan IS NOT NULL THEN
         RAISE EXCEPTION 'my_number_hashes: no resident % of municipality % for this digest', quote_literal(orphan),
