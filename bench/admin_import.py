@@ -1,6 +1,6 @@
 """Resident import end to end (file on disk -> parse and validate -> COPY into a staging table -> upsert
--> match records), against a throwaway PostgreSQL on this machine; prints one JSON line. Run from the
-repository root:
+-> match records; a first import COPY into the municipality's new tables, then indexes), against a
+throwaway PostgreSQL on this machine; prints one JSON line. Run from the repository root:
 
     .venv/bin/python bench/admin_import.py [--rows 500000]
 

@@ -1,5 +1,6 @@
-"""Residents of one municipality: bulk import (COPY into a staging table, then one upsert), search,
-one resident with every dose and its history, and coverage per dose.
+"""Residents of one municipality: bulk import (COPY into a staging table, then one upsert; a first import
+COPY straight into the municipality's new tables), search, one resident with every dose and its history, and
+coverage per dose.
 
 Everything runs inside a transaction scoped to the municipality (hub.db.scoped); the explicit
 municipality_code conditions are for the planner and a second line of defence, row-level security is
@@ -9,8 +10,9 @@ what keeps other municipalities out.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import psycopg
@@ -23,8 +25,18 @@ STAGE_COLUMNS = (
     "address", "status", "status_date",
 )
 
+FIRST_RESIDENT_COLUMNS = (
+    "municipality_code", "atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
+    "address", "status", "status_date",
+)
+FIRST_DIGEST_COLUMNS = ("municipality_code", "atena_no", "hmac")
+
 # Columns whose empty text is a value, not NULL (COPY's CSV reads an unquoted empty field as NULL).
 _NOT_NULL_TEXT = ("atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "address", "status")
+
+Route = Literal["new_tables", "insert", "upsert"]
+"""How a file goes in (begin_import): COPY into the municipality's new tables (copy_first, attach_first);
+staged, then inserted through the parents (insert_stage); staged, then upserted (apply_stage)."""
 
 
 class ApplyCounts(msgspec.Struct, frozen=True):
@@ -69,9 +81,10 @@ def copy_into_stage(conn: Conn, batches: Iterable[str]) -> None:
 # sizes of this file and this municipality, for statements that each touch every row of the import.
 
 
-def _copy_statement(table: str) -> str:
-    return (f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
-            f" WITH (FORMAT csv, FORCE_NOT_NULL ({', '.join(_NOT_NULL_TEXT)}))")
+def _copy_statement(table: str, columns: tuple[str, ...] = STAGE_COLUMNS) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({}))").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Identifier(c) for c in _NOT_NULL_TEXT if c in columns))
 
 
 def finish_stage(conn: Conn) -> None:
@@ -93,17 +106,31 @@ def voucher_conflicts(conn: Conn, municipality_code: str, limit: int = 100) -> l
     return [VoucherConflict(int(r[0]), str(r[1]), str(r[2])) for r in cur]
 
 
+def begin_import(conn: Conn, municipality_code: str) -> Route:
+    """Take the municipality's import lock (lock_imports) and decide, before its file is read, how the file
+    goes in: into new tables of its own when it has no residents and no tables yet (opened here, bare, by
+    vrs_resident_partition_open), else staged and inserted or upserted through the parents."""
+    lock_imports(conn, municipality_code)
+    if has_residents(conn, municipality_code):
+        return "upsert"
+    row = conn.execute("SELECT vrs_resident_partition_open(%s)", (municipality_code,)).fetchone()
+    return "new_tables" if row and row[0] else "insert"
+
+
 def lock_imports(conn: Conn, municipality_code: str) -> None:
     """Wait for any other import into the municipality to end; held until this transaction ends.
 
-    Whether the municipality has any residents yet (has_residents), and so whether its file may go in by
-    load_first or insert_stage, stays true only while no other import can add some meanwhile.
+    Whether the municipality has any residents yet (has_residents), and so which Route its file takes, stays
+    true only while no other import can add some meanwhile. Taken before the file is read: the file then
+    streams straight into new tables (copy_first) when the municipality has none.
     """
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_resident_import:' || %s, 0))",
                  (municipality_code,))
-    # An import that may attach a partition (load_first) also waits for any other that may: each reads the
+    # An import that may attach a partition (attach_first) also waits for any other that may: each reads the
     # DEFAULT partitions (has_residents) before attaching, and ATTACH needs them to itself, so two at once
-    # would each wait for the other's commit.
+    # would each wait for the other's commit. Taken before the file is read, this lock makes the first
+    # imports of different municipalities (and imports into municipalities whose residents are in the DEFAULT
+    # partition) run one after the other, their reading of the file included.
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_resident_partitions', 0))"
                  " WHERE to_regclass(%s) IS NULL", (f"public.{partition_name(municipality_code)}",))
 
@@ -197,14 +224,28 @@ def has_residents(conn: Conn, municipality_code: str) -> bool:
 
 
 def insert_stage(conn: Conn, municipality_code: str) -> ApplyCounts:
-    """A municipality's first import (has_residents false under lock_imports) when load_first cannot take it
-    (the municipality's tables exist already): every staged row is new, inserted through the parents.
+    """A municipality's first rows when its tables exist already (begin_import's "insert": an earlier file
+    without rows): every staged row is new, inserted through the parents.
 
     Plain inserts, without the upsert's look-up of each row and INSERT ... ON CONFLICT's probe of the
     unique indexes before each insert (together a fifth of the server's time for a large city's first
     file); no voucher can be held by anyone else, and the staged rows need no index or statistics.
     """
-    inserted = _insert_staged(conn, municipality_code, "residents", "my_number_hashes")
+    params = {"m": municipality_code}
+    inserted = conn.execute(
+        "INSERT INTO residents (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
+        " birth_date, sex, address, status, status_date, updated_at)"
+        " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address,"
+        " status, status_date, now() FROM resident_stage",
+        params,
+        prepare=False,
+    ).rowcount
+    conn.execute(
+        "INSERT INTO my_number_hashes (municipality_code, atena_no, hmac)"
+        " SELECT %(m)s, atena_no, my_number_hmac FROM resident_stage WHERE my_number_hmac IS NOT NULL",
+        params,
+        prepare=False,
+    )
     matched = match_unmatched_records(conn, municipality_code)
     forget_coverage(conn, municipality_code)
     return ApplyCounts(inserted=inserted, updated=0, unchanged=0, flagged_missing=0, matched_records=matched)
@@ -215,45 +256,41 @@ def partition_name(municipality_code: str, table: str = "residents") -> str:
     return f"{table}_{municipality_code}"
 
 
-def load_first(conn: Conn, municipality_code: str) -> ApplyCounts | None:
-    """A municipality's first import into tables of its own (has_residents false under lock_imports); None
-    when it already has them (an earlier file without rows), for insert_stage to do instead.
+def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[str, str]]) -> int:
+    """COPY a municipality's first file into the bare tables begin_import opened ("new_tables"): CSV batches
+    of residents (FIRST_RESIDENT_COLUMNS) and of their digests (FIRST_DIGEST_COLUMNS), as
+    hub.files.resident_copy writes them; the number of residents.
 
-    The staged rows go into bare tables, which are then indexed once and attached to residents and
-    my_number_hashes as the municipality's partitions (migration 0064): building an index over loaded rows
-    costs a fraction of maintaining it row by row. Creating and attaching run as the schema owner, in
-    database functions that check the caller's scope; the rows go in as the caller.
+    The residents go in as they come, while the caller reads the next batch; the digests wait in a temporary
+    file (a large city's would not fit in memory) for their own COPY once the residents are in. Rows go in as
+    the caller, who may only insert into these tables until attach_first.
     """
-    row = conn.execute("SELECT vrs_resident_partition_open(%s)", (municipality_code,)).fetchone()
-    if not (row and row[0]):
-        return None
-    inserted = _insert_staged(conn, municipality_code, partition_name(municipality_code),
-                              partition_name(municipality_code, "my_number_hashes"))
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as digests, conn.cursor() as cur:
+        with cur.copy(_copy_statement(partition_name(municipality_code), FIRST_RESIDENT_COLUMNS)) as copy:
+            for residents_text, digests_text in batches:
+                copy.write(residents_text)
+                digests.write(digests_text)
+        inserted = cur.rowcount
+        digests.seek(0)
+        with cur.copy(_copy_statement(partition_name(municipality_code, "my_number_hashes"),
+                                      FIRST_DIGEST_COLUMNS)) as copy:
+            while text := digests.read(_SPOOL_READ):
+                copy.write(text)
+    return inserted
+
+
+_SPOOL_READ = 1 << 20
+
+
+def attach_first(conn: Conn, municipality_code: str, inserted: int) -> ApplyCounts:
+    """Index the tables copy_first filled and attach them to residents and my_number_hashes as the
+    municipality's partitions (migration 0065): building an index over loaded rows costs a fraction of
+    maintaining it row by row. Creating and attaching run as the schema owner, in database functions that
+    check the caller's scope."""
     conn.execute("SELECT vrs_resident_partition_attach(%s)", (municipality_code,), prepare=False)
     matched = match_unmatched_records(conn, municipality_code)
     forget_coverage(conn, municipality_code)
     return ApplyCounts(inserted=inserted, updated=0, unchanged=0, flagged_missing=0, matched_records=matched)
-
-
-def _insert_staged(conn: Conn, municipality_code: str, residents_table: str, digests_table: str) -> int:
-    """Every staged row as a new resident (and digest) of `residents_table` (and `digests_table`)."""
-    params = {"m": municipality_code}
-    inserted = conn.execute(
-        sql.SQL("INSERT INTO {} (municipality_code, atena_no, voucher_no, name, name_kana, name_kana_norm,"
-                " birth_date, sex, address, status, status_date, updated_at)"
-                " SELECT %(m)s, atena_no, voucher_no, name, name_kana, name_kana_norm, birth_date, sex, address,"
-                " status, status_date, now() FROM resident_stage").format(sql.Identifier(residents_table)),
-        params,
-        prepare=False,
-    ).rowcount
-    conn.execute(
-        sql.SQL("INSERT INTO {} (municipality_code, atena_no, hmac)"
-                " SELECT %(m)s, atena_no, my_number_hmac FROM resident_stage WHERE my_number_hmac IS NOT NULL"
-                ).format(sql.Identifier(digests_table)),
-        params,
-        prepare=False,
-    )
-    return inserted
 
 
 def match_unmatched_records(conn: Conn, municipality_code: str) -> int:

@@ -1,4 +1,5 @@
-"""A resident file read straight into the CSV text that PostgreSQL's COPY takes for the staging table.
+"""A resident file read straight into the CSV text that PostgreSQL's COPY takes: for the staging table, or
+for a municipality's first import the rows of its new residents and digests tables.
 
 Most blocks of a file hold no quote and only valid rows: such a block is checked column by column, each rule
 of hub.files.residents applied to a whole column in a few C-level calls, and written as CSV by joins. Any
@@ -16,7 +17,7 @@ import itertools
 import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 from hub.files.dates import parse_date, parse_dates
 from hub.files.encoding import CHUNK_SIZE, BinaryReader
@@ -43,6 +44,13 @@ COPY_COLUMNS: Final = (
 )  # fmt: skip
 """The columns of each CSV row, in order: ``my_number_hmac`` as hex, empty (NULL) when the file left it blank;
 ``status`` "active", "moved_out" or "deceased" with ``status_date`` empty (NULL) for "active"."""
+RESIDENT_COLUMNS: Final = (
+    "municipality_code", "atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
+    "address", "status", "status_date",
+)  # fmt: skip
+"""The columns of each residents row of ``ResidentCopy.tables``: those of COPY_COLUMNS that residents has."""
+DIGEST_COLUMNS: Final = ("municipality_code", "atena_no", "hmac")
+"""The columns of each my_number_hashes row of ``ResidentCopy.tables``, one per resident with a My Number."""
 
 _MY_NUMBER_WEIGHTS: Final = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 # Digit d at position k as (weight * d) % 11, one byte per number: eleven such bytes sum to at most 110, so
@@ -101,6 +109,82 @@ def _rows_csv(rows: list[Resident]) -> str:
     return buf.getvalue()
 
 
+def _rows_tables_csv(municipality_code: str, rows: list[Resident]) -> tuple[str, str]:
+    residents = io.StringIO()
+    csv.writer(residents, lineterminator="\n").writerows(
+        (municipality_code, r.addressee_no, r.voucher_no, r.name, r.name_kana, r.kana_key, r.birth_date, r.sex,
+         r.address, r.movement or "active", r.moved_on)
+        for r in rows
+    )  # fmt: skip
+    digests = io.StringIO()
+    csv.writer(digests, lineterminator="\n").writerows(
+        (municipality_code, r.addressee_no, r.my_number_hmac.hex()) for r in rows if r.my_number_hmac
+    )
+    return residents.getvalue(), digests.getvalue()
+
+
+class _Block(NamedTuple):
+    """The values of a block's rows as they go into the tables, column by column (all valid)."""
+
+    first_line: int
+    addressees: list[str]
+    vouchers: list[str]
+    my_numbers: list[str]
+    digests: dict[str, str]  # hex of each given My Number, and "" of ""
+    names: list[str]
+    kanas: list[str]
+    kana_keys: list[str]
+    birth_isos: list[str]
+    sexes: list[str]
+    addresses: list[str]
+    statuses: list[str]
+    moved_on: list[str]
+
+
+def _block_stage_csv(block: _Block) -> str:
+    rows = zip(
+        map(str, range(block.first_line, block.first_line + len(block.addressees))),
+        block.addressees,
+        block.vouchers,
+        map(block.digests.__getitem__, block.my_numbers),
+        block.names,
+        block.kanas,
+        block.kana_keys,
+        block.birth_isos,
+        block.sexes,
+        block.addresses,
+        block.statuses,
+        block.moved_on,
+        strict=True,
+    )
+    return "\n".join(map(",".join, rows)) + "\n"
+
+
+def _block_tables_csv(municipality_code: str, block: _Block) -> tuple[str, str]:
+    rows = zip(
+        itertools.repeat(municipality_code),
+        block.addressees,
+        block.vouchers,
+        block.names,
+        block.kanas,
+        block.kana_keys,
+        block.birth_isos,
+        block.sexes,
+        block.addresses,
+        block.statuses,
+        block.moved_on,
+    )
+    given = list(filter(None, block.my_numbers))
+    if not given:
+        return "\n".join(map(",".join, rows)) + "\n", ""
+    digest_rows = zip(
+        itertools.repeat(municipality_code),
+        itertools.compress(block.addressees, block.my_numbers),
+        map(block.digests.__getitem__, given),
+    )
+    return "\n".join(map(",".join, rows)) + "\n", "\n".join(map(",".join, digest_rows)) + "\n"
+
+
 def _new_keys(seen: dict[KeyT, int], keys: list[KeyT], first_line: int) -> dict[KeyT, int] | None:
     """The keys with their lines, or None if one repeats within them or was seen before."""
     found = dict(zip(keys, range(first_line, first_line + len(keys)), strict=True))
@@ -120,7 +204,7 @@ class _ResidentBlocks:
         self.normal_words: dict[str, str] = {}
         self.kana_key_words: dict[str, str] = {}
 
-    def __call__(self, columns: Sequence[list[str]], first_line: int, /) -> str | None:
+    def __call__(self, columns: Sequence[list[str]], first_line: int, /) -> _Block | None:
         # Every test below is one that ResidentRow passes for each of these rows as written; a block with a
         # value it would normalise, refuse or look at more closely is not decided here.
         rules = self.rules
@@ -202,22 +286,9 @@ class _ResidentBlocks:
         digests[""] = ""
         rules.addressee_lines.update(new_addressees)
         rules.voucher_lines.update(new_vouchers)
-        rows = zip(
-            map(str, range(first_line, first_line + count)),
-            addressees,
-            vouchers,
-            map(digests.__getitem__, my_numbers),
-            names,
-            kanas,
-            "".join(_by_word(normal_words, self.kana_key_words, fold_kana)).split("\n"),
-            birth_isos,
-            sexes,
-            addresses,
-            statuses,
-            moved_on,
-            strict=True,
-        )
-        return "\n".join(map(",".join, rows)) + "\n"
+        kana_keys = "".join(_by_word(normal_words, self.kana_key_words, fold_kana)).split("\n")
+        return _Block(first_line, addressees, vouchers, my_numbers, digests, names, kanas, kana_keys, birth_isos,
+                      sexes, addresses, statuses, moved_on)
 
     def _birth_isos(self, texts: list[str]) -> list[str] | None:
         """The ISO texts of the birth dates, or None if one is not a date in the accepted years."""
@@ -255,15 +326,43 @@ class _ResidentBlocks:
 
 class ResidentCopy:
     """One pass over a resident file: iterate for the COPY text of its valid rows (COPY_COLUMNS, one text per
-    block of the file), then read ``report``. As with TableScan, the caller must apply nothing unless
-    ``report.ok`` once the iteration has finished."""
+    block of the file), or call ``tables`` instead, then read ``report``. As with TableScan, the caller must
+    apply nothing unless ``report.ok`` once the iteration has finished."""
 
     def __init__(self, scan: TableScan[Resident], rules: ResidentRow, *, by_row: bool) -> None:
         self._scan = scan
+        self._municipality_code = rules.municipality_code
         self._read_block = None if by_row else _ResidentBlocks(rules)
 
     def __iter__(self) -> Iterator[str]:
-        return self._scan.batches(_rows_csv, self._read_block)
+        read_block = self._read_block
+        if read_block is None:
+            return self._scan.batches(_rows_csv)
+
+        def stage_csv(columns: Sequence[list[str]], first_line: int, /) -> str | None:
+            block = read_block(columns, first_line)
+            return None if block is None else _block_stage_csv(block)
+
+        return self._scan.batches(_rows_csv, stage_csv)
+
+    def tables(self) -> Iterator[tuple[str, str]]:
+        """The valid rows a block at a time as the COPY text of new residents (RESIDENT_COLUMNS) and of their
+        digests (DIGEST_COLUMNS, empty when no row of the block has a My Number): the rows COPY_COLUMNS
+        stages, without their lines."""
+        code = self._municipality_code
+        read_block = self._read_block
+
+        def rows_csv(rows: list[Resident]) -> tuple[str, str]:
+            return _rows_tables_csv(code, rows)
+
+        if read_block is None:
+            return self._scan.batches(rows_csv)
+
+        def tables_csv(columns: Sequence[list[str]], first_line: int, /) -> tuple[str, str] | None:
+            block = read_block(columns, first_line)
+            return None if block is None else _block_tables_csv(code, block)
+
+        return self._scan.batches(rows_csv, tables_csv)
 
     @property
     def report(self) -> ImportReport:

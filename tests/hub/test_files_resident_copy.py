@@ -22,7 +22,14 @@ from hub.db import residents as residents_db
 from hub.files import FilesError, parse_residents
 from hub.files.dates import parse_date, parse_dates
 from hub.files.errors import DateError
-from hub.files.resident_copy import COPY_COLUMNS, ResidentCopy, my_numbers_ok, scan_resident_copy
+from hub.files.resident_copy import (
+    COPY_COLUMNS,
+    DIGEST_COLUMNS,
+    RESIDENT_COLUMNS,
+    ResidentCopy,
+    my_numbers_ok,
+    scan_resident_copy,
+)
 from hub.files.table import ProgressCallback
 from hub.files.text import fold_kana, nfkc
 from protocol import is_valid_my_number
@@ -32,10 +39,10 @@ from tests.hub.test_files_import import CODE, RESIDENT_HEADER, TODAY, hash_my_nu
 COLUMNS = RESIDENT_HEADER.split(",")
 
 
-def copy_text(
+def read_file(
     data: bytes, *, by_row: bool, chunk_size: int = 1 << 20, progress: ProgressCallback | None = None
-) -> tuple[str, ResidentCopy]:
-    scan = scan_resident_copy(
+) -> ResidentCopy:
+    return scan_resident_copy(
         io.BytesIO(data),
         municipality_code=CODE,
         today=TODAY,
@@ -44,18 +51,31 @@ def copy_text(
         progress=progress,
         by_row=by_row,
     )
-    return "".join(scan), scan
 
 
-def outcome(data: bytes, *, by_row: bool, chunk_size: int) -> tuple[object, ...]:
+def copy_text(
+    data: bytes, *, by_row: bool, chunk_size: int = 1 << 20, progress: ProgressCallback | None = None
+) -> tuple[str, ResidentCopy]:
+    copy = read_file(data, by_row=by_row, chunk_size=chunk_size, progress=progress)
+    return "".join(copy), copy
+
+
+def tables_text(
+    data: bytes, *, by_row: bool, chunk_size: int = 1 << 20, progress: ProgressCallback | None = None
+) -> tuple[tuple[str, str], ResidentCopy]:
+    copy = read_file(data, by_row=by_row, chunk_size=chunk_size, progress=progress)
+    batches = list(copy.tables())
+    return ("".join(b[0] for b in batches), "".join(b[1] for b in batches)), copy
+
+
+def outcome(data: bytes, *, by_row: bool, chunk_size: int, tables: bool = False) -> tuple[object, ...]:
     progress: list[tuple[int, int, int | None]] = []
+    read = tables_text if tables else copy_text
     try:
-        text, scan = copy_text(
-            data, by_row=by_row, chunk_size=chunk_size, progress=lambda *seen: progress.append(seen)
-        )
+        text, copy = read(data, by_row=by_row, chunk_size=chunk_size, progress=lambda *seen: progress.append(seen))
     except FilesError as exc:
         return ("refused", type(exc), str(exc), progress)
-    return (text, scan.report, progress)
+    return (text, copy.report, progress)
 
 
 def my_number(n: int) -> str:
@@ -140,6 +160,37 @@ def test_blocks_read_column_wise_give_what_reading_each_row_gives(data: bytes, c
     assert outcome(data, by_row=False, chunk_size=chunk_size) == outcome(data, by_row=True, chunk_size=chunk_size)
 
 
+@settings(max_examples=200)
+@given(resident_files(), st.sampled_from([64, 700, 1 << 20]))
+def test_blocks_read_column_wise_give_the_tables_what_reading_each_row_gives(data: bytes, chunk_size: int) -> None:
+    assert outcome(data, by_row=False, chunk_size=chunk_size, tables=True) == outcome(
+        data, by_row=True, chunk_size=chunk_size, tables=True
+    )
+
+
+@settings(max_examples=100)
+@given(resident_files(), st.booleans())
+def test_the_tables_get_the_staged_rows_without_their_lines_and_digests_apart(data: bytes, by_row: bool) -> None:
+    try:
+        staged_text, _ = copy_text(data, by_row=by_row, chunk_size=200)
+    except FilesError:
+        return
+    (residents, digests), _ = tables_text(data, by_row=by_row, chunk_size=200)
+    staged = list(csv.reader(io.StringIO(staged_text)))
+    at = {column: COPY_COLUMNS.index(column) for column in COPY_COLUMNS}
+    assert list(csv.reader(io.StringIO(residents))) == [
+        [CODE, *(row[at[column]] for column in RESIDENT_COLUMNS[1:])] for row in staged
+    ]
+    assert list(csv.reader(io.StringIO(digests))) == [
+        [CODE, row[at["atena_no"]], row[at["my_number_hmac"]]] for row in staged if row[at["my_number_hmac"]]
+    ]
+
+
+def test_the_table_columns_are_those_a_first_import_copies_into() -> None:
+    assert RESIDENT_COLUMNS == residents_db.FIRST_RESIDENT_COLUMNS
+    assert DIGEST_COLUMNS == residents_db.FIRST_DIGEST_COLUMNS
+
+
 @settings(max_examples=50)
 @given(resident_files())
 def test_reading_each_row_writes_what_the_staging_rows_were_written_as(data: bytes) -> None:
@@ -202,9 +253,9 @@ def test_a_file_of_valid_rows_is_read_column_wise_into_the_same_rows() -> None:
     )
     read_block = scan._read_block
     assert read_block is not None
-    answers: list[str | None] = []
+    answers: list[object] = []
 
-    def counted(columns: Sequence[list[str]], line: int) -> str | None:
+    def counted(columns: Sequence[list[str]], line: int) -> object:
         answers.append(read_block(columns, line))
         return answers[-1]
 

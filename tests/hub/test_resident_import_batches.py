@@ -9,7 +9,9 @@ import functools
 import io
 import threading
 import time
+from typing import Any
 
+import psycopg
 import pytest
 
 from hub.api.services import residents as resident_service
@@ -18,6 +20,7 @@ from hub.db.connect import connect
 from hub.db.scoped import Scope, scoped
 from hub.files import scan_resident_copy
 from hub.keys import my_number_hmac
+from protocol.check_digits import my_number_check_digit
 from tests.hub.api.files import resident_csv, resident_line
 
 CODE = "131016"
@@ -52,6 +55,35 @@ def test_a_bad_row_in_a_later_batch_leaves_everything_out(hub_db: str) -> None:
     assert _residents(hub_db) == []
     with connect(hub_db, None) as conn:
         assert conn.execute("SELECT count(*) FROM my_number_hashes").fetchone() == (0,)
+        # The rows already copied into the municipality's new tables went with them.
+        assert _tables_of(conn) == []
+
+
+def _tables_of(conn: psycopg.Connection[Any]) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT relname FROM pg_class WHERE relname LIKE %s", (f"%{CODE}%",))]
+
+
+def test_a_first_file_with_a_wrong_header_leaves_no_tables(hub_db: str) -> None:
+    data = resident_csv([resident_line(CODE, "A001", "0000000001")]).replace("氏名カナ".encode(), "カナ".encode(), 1)
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)):
+        result = import_residents(conn, municipality_code=CODE, stream=io.BytesIO(data), mode="diff", dry_run=False,
+                                  secret=SECRET, today=dt.date(2021, 8, 1), actor="test")
+    assert not result.ok and result.error_count == 1 and "氏名カナ" in result.errors[0]
+    with connect(hub_db, None) as conn:
+        assert _tables_of(conn) == []
+    assert _import(hub_db, [resident_line(CODE, "A001", "0000000001")]).inserted == 1
+
+
+def test_a_first_files_digests_from_every_batch_land_with_their_residents(hub_db: str) -> None:
+    numbers = {f"A{i:03d}": f"{i:011d}" + my_number_check_digit(f"{i:011d}") for i in range(1, 41, 3)}
+    lines = [resident_line(CODE, f"A{i:03d}", f"{i:010d}", my_number=numbers.get(f"A{i:03d}", ""))
+             for i in range(1, 41)]
+    result = _import(hub_db, lines)
+    assert (result.ok, result.inserted) == (True, 40)
+    with connect(hub_db, None) as conn:
+        assert conn.execute(f"SELECT count(*) FROM ONLY my_number_hashes_{CODE}").fetchone() == (len(numbers),)
+        assert conn.execute("SELECT atena_no, hmac FROM my_number_hashes ORDER BY atena_no").fetchall() == [
+            (atena, my_number_hmac(SECRET, number)) for atena, number in sorted(numbers.items())]
 
 
 def test_new_residents_and_their_digests_go_in_with_the_right_counts(hub_db: str) -> None:

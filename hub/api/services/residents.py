@@ -1,22 +1,23 @@
 """Resident import (diff or full), all or nothing: the file is validated while it streams into a staging
-table, and applied only when every row is good."""
+table (or, for a municipality's first file, into its new tables), and applied only when every row is good."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import psycopg
 
 from hub.db import audit
 from hub.db import residents as residents_db
-from hub.files import FileFormatError, ImportSetupError, ProgressCallback, scan_resident_copy
+from hub.files import FileFormatError, ImportSetupError, ProgressCallback, ResidentCopy, scan_resident_copy
 from hub.files.encoding import BinaryReader
 
 Mode = Literal["diff", "full"]
+BatchT = TypeVar("BatchT")
 
 
 class ResidentImportResult(msgspec.Struct):
@@ -65,6 +66,14 @@ class _Discard(Exception):
     """Leave the staging savepoint without keeping anything (errors found, or a dry run)."""
 
 
+def _while_valid(scan: ResidentCopy, batches: Iterable[BatchT]) -> Iterator[BatchT]:
+    """The batches up to the file's first error: a file with an error is never applied, and from then on is
+    only read for the report."""
+    for batch in batches:
+        if scan.error_count == 0:
+            yield batch
+
+
 def import_residents(
     conn: psycopg.Connection[Any], *, municipality_code: str, stream: BinaryReader, mode: Mode, dry_run: bool,
     secret: bytes, today: dt.date, actor: str, filename: str = "", progress: ProgressCallback | None = None,
@@ -78,19 +87,17 @@ def import_residents(
                                   error_count=0, errors=[])
     try:
         with conn.transaction():
-            residents_db.create_stage(conn)
+            # Decided before the file is read, under the municipality's import lock (held while it is read).
+            route = residents_db.begin_import(conn, municipality_code)
             scan = scan_resident_copy(stream, municipality_code=municipality_code, today=today,
                                       hash_my_number=my_number_hasher(secret), progress=progress,
                                       total_bytes=total_bytes)
-
-            def batches() -> Iterator[str]:
-                for text in scan:
-                    # A file with an error is never applied: from then on, only read it for the report.
-                    if scan.error_count == 0:
-                        yield text
-
             try:
-                residents_db.copy_into_stage(conn, batches())
+                if route == "new_tables":
+                    inserted = residents_db.copy_first(conn, municipality_code, _while_valid(scan, scan.tables()))
+                else:
+                    residents_db.create_stage(conn)
+                    residents_db.copy_into_stage(conn, _while_valid(scan, scan))
             except FileFormatError as exc:
                 result.errors, result.error_count = [str(exc)], 1
                 raise _Discard() from None
@@ -99,8 +106,11 @@ def import_residents(
             if not report.ok:
                 result.errors, result.error_count = report.messages(), report.error_count
                 raise _Discard()
-            residents_db.lock_imports(conn, municipality_code)
-            if residents_db.has_residents(conn, municipality_code):
+            if route == "new_tables":
+                counts = residents_db.attach_first(conn, municipality_code, inserted)
+            elif route == "insert":
+                counts = residents_db.insert_stage(conn, municipality_code)
+            else:
                 residents_db.finish_stage(conn)
                 conflicts = residents_db.voucher_conflicts(conn, municipality_code)
                 if conflicts:
@@ -110,9 +120,6 @@ def import_residents(
                     result.error_count = len(conflicts)
                     raise _Discard()
                 counts = residents_db.apply_stage(conn, municipality_code, full=mode == "full", today=today)
-            else:
-                first = residents_db.load_first(conn, municipality_code)
-                counts = first if first is not None else residents_db.insert_stage(conn, municipality_code)
             result.ok = True
             for field in msgspec.structs.fields(counts):
                 setattr(result, field.name, getattr(counts, field.name))
