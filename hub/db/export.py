@@ -8,9 +8,9 @@ another municipality's rows unreachable whatever is asked.
 from __future__ import annotations
 
 import datetime
-import itertools
+import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -112,7 +112,7 @@ def _cell(expr: sql.Composable) -> sql.Composable:
         e=expr, starts=starts)
 
 
-def _label(expr: sql.Composable, labels: dict[str, str]) -> sql.Composable:
+def label_cell(expr: sql.Composable, labels: dict[str, str]) -> sql.Composable:
     whens = sql.SQL(" ").join(sql.SQL("WHEN {} THEN {}").format(sql.Literal(k), sql.Literal(v))
                              for k, v in labels.items())
     return sql.SQL("CASE {e} {whens} ELSE {e} END").format(e=expr, whens=whens)
@@ -124,10 +124,8 @@ def _label(expr: sql.Composable, labels: dict[str, str]) -> sql.Composable:
 # the ISO text (RENDER_SETTINGS) without its dashes, which costs a third of to_char; other years keep to_char.
 _DAY = sql.SQL("CASE WHEN v.administered_on BETWEEN '1000-01-01' AND '9999-12-31'"
                " THEN replace(v.administered_on::text, '-', '') ELSE to_char(v.administered_on, 'FMYYYYMMDD') END")
-# In the transaction's zone, which RENDER_SETTINGS makes the ledger's: AT TIME ZONE looked the zone up per row.
-_REGISTERED = sql.SQL("to_char(v.registered_at, 'FMYYYYMMDDHH24MISS')")
-_MAKER = _label(sql.SQL("v.maker"), {str(k): v for k, v in MAKER_LABELS.items()})
-_STATUS = _label(sql.SQL("v.status"), {str(k): v for k, v in STATUS_LABELS.items()})
+_MAKER = label_cell(sql.SQL("v.maker"), {str(k): v for k, v in MAKER_LABELS.items()})
+_STATUS = label_cell(sql.SQL("v.status"), {str(k): v for k, v in STATUS_LABELS.items()})
 _VENUE_NAME = _cell(sql.SQL("coalesce(ve.name, v.venue_id)"))
 _LOT = _cell(sql.SQL("v.lot"))
 _DOCTOR = _cell(sql.SQL("v.doctor"))
@@ -141,43 +139,6 @@ def long_query(municipality_code: str) -> sql.Composable:
              _VENUE_NAME, _MAKER, _LOT, _DOCTOR]
     return sql.SQL("SELECT {cells} {frm} ORDER BY v.voucher_no, v.dose").format(
         cells=sql.SQL(", ").join(cells), frm=_FROM.format(m=sql.Literal(municipality_code)))
-
-
-def ledger_query(municipality_code: str, doses: int, start: str | None = None,
-                 stop: str | None = None) -> sql.Composable:
-    """The ledger layout's rows (no header) as one CSV-ready query: one row per 宛名番号, eight cells per dose
-    1..doses; of two records of one dose the latest registered wins.
-
-    `start` and `stop` keep to the people with start <= 宛名番号 < stop (either end open when None): the
-    queries of consecutive ranges give, one after another, the rows of the whole query.
-    """
-    venue_code = sql.SQL("coalesce(ve.municipality_code, v.municipality_code)")
-    fields = [_REGISTERED, _DAY, sql.SQL("v.voucher_no"), venue_code, _VENUE_NAME, _DOCTOR, _MAKER, _LOT]
-    # A dose's eight cells travel as one array: one aggregate per dose instead of one per cell.
-    per_dose = sql.SQL(", ").join(
-        sql.SQL("min(d.cells) FILTER (WHERE d.dose = {n}) AS {a}").format(n=sql.Literal(n), a=sql.Identifier(f"d{n}"))
-        for n in range(1, doses + 1))
-    cells = sql.SQL(", ").join(
-        sql.SQL("{a}[{i}]").format(a=sql.Identifier(f"d{n}"), i=sql.Literal(i))
-        for n in range(1, doses + 1) for i in range(1, len(fields) + 1))
-    bounds = sql.SQL("").join([
-        *([sql.SQL(" AND v.atena_no >= {}").format(sql.Literal(start))] if start is not None else []),
-        *([sql.SQL(" AND v.atena_no < {}").format(sql.Literal(stop))] if stop is not None else []),
-    ])
-    return sql.SQL(
-        "SELECT {atena}, {cells} FROM (SELECT d.atena_no, {per_dose} FROM ("
-        " SELECT DISTINCT ON (v.atena_no, v.dose) v.atena_no, v.dose, ARRAY[{fields}] AS cells"
-        " {frm} AND v.status = 'vaccinated' AND v.atena_no IS NOT NULL AND v.dose BETWEEN 1 AND {doses}{bounds}"
-        " ORDER BY v.atena_no, v.dose, v.registered_at DESC) d GROUP BY d.atena_no) p ORDER BY p.atena_no"
-    ).format(
-        atena=_cell(sql.SQL("p.atena_no")), cells=cells, per_dose=per_dose, fields=sql.SQL(", ").join(fields),
-        frm=_FROM.format(m=sql.Literal(municipality_code)), doses=sql.Literal(doses), bounds=bounds)
-
-
-def ledger_parts(municipality_code: str, doses: int, starts: Sequence[str]) -> list[sql.Composable]:
-    """The ledger query cut at `starts` (increasing 宛名番号): the parts' rows, in order, are the ledger's."""
-    edges: list[str | None] = [None, *starts, None]
-    return [ledger_query(municipality_code, doses, a, b) for a, b in itertools.pairwise(edges)]
 
 
 def part_starts(conn: psycopg.Connection[Any], municipality_code: str, records_per_part: int,
@@ -223,19 +184,22 @@ def render_settings(conn: psycopg.Connection[Any], workers: bool = True) -> None
         sql.SQL("set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v)) for k, v in settings)))
 
 
-def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable,
-             batch_bytes: int = COPY_BATCH_BYTES) -> Iterator[bytes]:
-    """The query's rows as PostgreSQL writes CSV (UTF-8, LF after each row), in batches of whole rows.
+def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable, batch_bytes: int = COPY_BATCH_BYTES, *,
+             rendered: bool = False) -> Iterator[bytes]:
+    """The query's rows as PostgreSQL writes CSV (UTF-8, LF after each row), in batches of whole rows; with
+    `rendered`, the query's one column is each row's CSV already (hub.db.ledger).
 
     COPY of a query obeys row-level security like the query itself. Call inside a transaction: the
     settings the cells are rendered under (RENDER_SETTINGS, UTF-8) last until it ends.
     """
     render_settings(conn)
-    yield from copy_out_batches(conn, _copy(query), batch_bytes)
+    batches = copy_out_batches(conn, _copy(query, rendered), batch_bytes)
+    yield from unescape_text(batches) if rendered else batches
 
 
 def copy_csv_parts(conns: Sequence[psycopg.Connection[Any]], queries: Sequence[sql.Composable],
-                   batch_bytes: int = COPY_BATCH_BYTES, ahead_bytes: int = COPY_AHEAD_BYTES) -> Iterator[bytes]:
+                   batch_bytes: int = COPY_BATCH_BYTES, ahead_bytes: int = COPY_AHEAD_BYTES, *,
+                   rendered: bool = False) -> Iterator[bytes]:
     """The queries' rows, all of the first, then the second..., as copy_csv writes them, the queries running
     on the connections by turns (hub.db.copy_out.copy_out_parts).
 
@@ -247,11 +211,25 @@ def copy_csv_parts(conns: Sequence[psycopg.Connection[Any]], queries: Sequence[s
     """
     for conn in conns:
         render_settings(conn, workers=len(conns) == 1)
-    yield from copy_out_parts(conns, [_copy(q) for q in queries], batch_bytes, ahead_bytes)
+    batches = copy_out_parts(conns, [_copy(q, rendered) for q in queries], batch_bytes, ahead_bytes)
+    yield from unescape_text(batches) if rendered else batches
 
 
-def _copy(query: sql.Composable) -> sql.Composed:
-    return sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(query)
+def _copy(query: sql.Composable, rendered: bool) -> sql.Composed:
+    # A rendered row goes out as COPY's text format, which leaves commas and quotes as they are.
+    return sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT {})").format(query, sql.SQL("text" if rendered else "csv"))
+
+
+_ESCAPED: Final = re.compile(rb"\\(.)", re.DOTALL)
+_UNESCAPES: Final = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v", b"\\": b"\\"}
+
+
+def unescape_text(batches: Iterable[bytes]) -> Iterator[bytes]:
+    """The rows of a one-column ``COPY ... (FORMAT text)`` as they were: COPY writes a backslash, and a
+    control character that has a letter escape (a line feed in a quoted cell, say), as a backslash
+    sequence, so that a raw line feed only ever ends a row."""
+    for batch in batches:
+        yield _ESCAPED.sub(lambda m: _UNESCAPES[m.group(1)], batch) if b"\\" in batch else batch
 
 
 @contextmanager

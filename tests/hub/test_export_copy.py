@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
+import psycopg
 import pytest
 
 from hub.db import export as export_db
+from hub.db import ledger as ledger_db
 from hub.db.connect import connect
 from hub.db.scoped import Scope, scoped
 from hub.files.export import (
@@ -68,11 +71,13 @@ def test_copy_writer_gives_the_python_writers_bytes_for_hostile_cells(hub_db: st
         copy_long = b"".join(from_copy(LONG_HEADER, export_db.copy_csv(conn, export_db.long_query(CODE)), encoding))
         doses = max(LEDGER_MIN_DOSES, export_db.max_dose(conn, CODE))
         python_ledger = b"".join(write_ledger(export_db.ledger_records(conn, CODE), doses, encoding))
-        copy_ledger = b"".join(from_copy(ledger_header(doses),
-                                         export_db.copy_csv(conn, export_db.ledger_query(CODE, doses), 64),
-                                         encoding))
+        built_ledger = _ledger(conn, doses, encoding)  # every person marked stale: rows built from the records
+        people = conn.execute(VACCINATED_PEOPLE).fetchone()
+        assert people is not None and ledger_db.refresh(conn, CODE) == people[0] > 5
+        copy_ledger = _ledger(conn, doses, encoding)  # the stored rows
     assert doses == 3
     assert copy_long == python_long
+    assert built_ledger == python_ledger
     assert copy_ledger == python_ledger
     text = copy_long.decode("utf-8-sig" if encoding == "utf-8" else "cp932")
     assert "'=cmd|" in text and '"two\nlines"' in text and "SECRET" not in text
@@ -80,12 +85,55 @@ def test_copy_writer_gives_the_python_writers_bytes_for_hostile_cells(hub_db: st
     assert b",9990102," in copy_long and b"9990102" in copy_ledger
 
 
+VACCINATED_PEOPLE = "SELECT count(DISTINCT atena_no) FROM vaccinations WHERE status = 'vaccinated'"
+
+
+def _ledger(conn: psycopg.Connection[Any], doses: int, encoding: Encoding) -> bytes:
+    query = ledger_db.ledger_query(CODE, doses)
+    return b"".join(from_copy(ledger_header(doses), export_db.copy_csv(conn, query, 64, rendered=True), encoding))
+
+
+def test_stored_ledger_rows_follow_corrections_voids_and_venue_changes(hub_db: str) -> None:
+    _load(hub_db)
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)):
+        ledger_db.refresh(conn, CODE)
+    with connect(hub_db, None) as conn, conn.transaction():
+        # A hostile lot on one person, a dose no longer vaccinated on another, a venue renamed, a dose 4.
+        conn.execute("UPDATE vaccinations SET lot = 'new\\lot,\"x\"' WHERE voucher_no = '0000000001'")
+        conn.execute("UPDATE vaccinations SET status = 'screened_only' WHERE voucher_no = '0000000003'")
+        conn.execute("UPDATE venues SET name = '=改名 会場' WHERE venue_id = 'v-1'")
+        conn.execute("UPDATE vaccinations SET dose = 4 WHERE voucher_no = '0000000006' AND dose = 3")
+        conn.execute("DELETE FROM vaccinations WHERE voucher_no = '0000000009' AND dose = 1")
+    with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)):
+        doses = max(LEDGER_MIN_DOSES, export_db.max_dose(conn, CODE))
+        python_ledger = b"".join(write_ledger(export_db.ledger_records(conn, CODE), doses, "utf-8"))
+        partly_stale = _ledger(conn, doses, "utf-8")
+        people = conn.execute(VACCINATED_PEOPLE).fetchone()
+        rebuilt = ledger_db.refresh(conn, CODE)  # the people changed, and everyone vaccinated at v-1
+        stored = _ledger(conn, doses, "utf-8")
+        assert ledger_db.refresh(conn, CODE) == 0
+    assert doses == 4 and people is not None and 5 <= rebuilt < people[0]
+    assert partly_stale == python_ledger and stored == python_ledger
+    assert b'"new\\lot,""x"""' in stored and "'=改名 会場".encode() in stored
+    assert b"0000000003" not in stored
+
+
+def test_ledger_rows_are_stored_in_read_committed_transactions_only(hub_db: str) -> None:
+    _load(hub_db)
+    with connect(hub_db, "vrs_api") as conn, export_db.export_transaction(conn, Scope.municipality(CODE)), \
+            pytest.raises(ledger_db.LedgerError):
+        ledger_db.refresh(conn, CODE)
+
+
 def test_copy_export_of_another_municipality_yields_no_row(hub_db: str) -> None:
     _load(hub_db)
     with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)):
         stolen = b"".join(export_db.copy_csv(conn, export_db.long_query(OTHER)))
-        stolen_ledger = b"".join(export_db.copy_csv(conn, export_db.ledger_query(OTHER, 2)))
-    assert stolen == b"" and stolen_ledger == b""
+        assert ledger_db.refresh(conn, OTHER) == 0
+        stolen_ledger = b"".join(export_db.copy_csv(conn, ledger_db.ledger_query(OTHER, 2), rendered=True))
+    with connect(hub_db, None) as conn:
+        marked = conn.execute("SELECT count(*) FROM ledger_stale WHERE municipality_code = %s", (OTHER,)).fetchone()
+    assert stolen == b"" and stolen_ledger == b"" and marked == (1,)
 
 
 def test_crlf_only_at_row_ends() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from hub.api.services.exports import csv_chunks, pooled_chunks
 from hub.db import export as export_db
+from hub.db import ledger as ledger_db
 from hub.db.connect import connect, pool
 from hub.db.scoped import Scope, scoped
 from hub.files.export import Encoding, from_copy, ledger_header
@@ -79,9 +80,10 @@ def _in_parts(dsn: str, code: str, starts: list[str], connections: int, encoding
         for conn in conns[1:]:
             stack.enter_context(export_db.export_transaction(conn, scope, snapshot))
         doses = export_db.max_dose(conns[0], code, 2)
-        parts = export_db.ledger_parts(code, doses, starts)
+        parts = ledger_db.ledger_parts(code, doses, starts)
         return b"".join(from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts, batch_bytes,
-                                                                                 ahead_bytes), encoding))
+                                                                                 ahead_bytes, rendered=True),
+                                         encoding))
 
 
 EVERY_PERSON = ["-P9", "=P0", *(f"P{i:03d}" for i in range(2, 31))]
@@ -149,8 +151,9 @@ def test_parts_read_one_snapshot(hub_db: str) -> None:
                 " 'qr', now(), 'P029')", (CODE, uuid.uuid4()))
         with export_db.export_transaction(second, scope, snapshot):
             doses = export_db.max_dose(first, CODE, 2)
-            parts = export_db.ledger_parts(CODE, doses, [MANY])
-            during = b"".join(from_copy(ledger_header(doses), export_db.copy_csv_parts([first, second], parts)))
+            parts = ledger_db.ledger_parts(CODE, doses, [MANY])
+            during = b"".join(from_copy(ledger_header(doses), export_db.copy_csv_parts([first, second], parts,
+                                                                                       rendered=True)))
     assert during == before
     assert b"NEW" in _one_query(hub_db, CODE)
 
@@ -165,7 +168,8 @@ def test_a_joined_connection_reads_only_the_scope_s_municipality(hub_db: str) ->
             asked = second.execute("SELECT count(*) FROM vaccinations WHERE municipality_code = %s",
                                    (OTHER,)).fetchone()
             seen = second.execute("SELECT DISTINCT municipality_code FROM vaccinations").fetchall()
-            stolen = b"".join(export_db.copy_csv_parts([first, second], export_db.ledger_parts(OTHER, 2, ["P003"])))
+            stolen = b"".join(export_db.copy_csv_parts([first, second], ledger_db.ledger_parts(OTHER, 2, ["P003"]),
+                                                        rendered=True))
     assert asked == (0,)
     assert seen == [(CODE,)]
     assert stolen == b""

@@ -1,9 +1,11 @@
 """Record exports streamed from their own scoped transaction (the request's transaction ends before the
 response body is sent, so the stream cannot live in it).
 
-A large ledger is cut into parts by 宛名番号, read over more than one pooled connection at once, so that
-PostgreSQL builds the rows on more than one core; the connections' transactions share one snapshot and
-one scope, and the parts are written one after another, as one query would have written them.
+A ledger export first stores the rows of the people whose records changed since the last one, in a short
+transaction of its own (hub.db.ledger), then reads every person's row in its export transaction. A large
+ledger can be cut into parts by 宛名番号, read over more than one pooled connection at once; the
+connections' transactions share one snapshot and one scope, and the parts are written one after another,
+as one query would have written them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from hub.api.context import ApiState, scope_for
 from hub.api.identity import Identity
 from hub.db import export as export_db
-from hub.db.scoped import Scope
+from hub.db import ledger as ledger_db
+from hub.db.scoped import Scope, scoped
 from hub.files.export import LEDGER_MIN_DOSES, LONG_HEADER, Encoding, from_copy, ledger_header
 
 Layout = Literal["ledger", "long"]
@@ -49,10 +52,13 @@ def pooled_chunks(pool: ConnectionPool[Any], scope: Scope, municipality_code: st
     over up to `connections` of them (fewer when the pool has none to spare). Every connection goes back
     to the pool when the stream ends, is abandoned or fails."""
     with pool.connection() as conn, ExitStack() as transactions:
-        transactions.enter_context(export_db.export_transaction(conn, scope))
         if layout == "long":
+            transactions.enter_context(export_db.export_transaction(conn, scope))
             yield from csv_chunks(conn, municipality_code, layout, encoding)
             return
+        with scoped(conn, scope):
+            ledger_db.refresh(conn, municipality_code)
+        transactions.enter_context(export_db.export_transaction(conn, scope))
         doses = export_db.max_dose(conn, municipality_code, LEDGER_MIN_DOSES)
         starts = (export_db.part_starts(conn, municipality_code, records_per_part, MAX_PARTS)
                   if connections > 1 else [])
@@ -66,20 +72,22 @@ def pooled_chunks(pool: ConnectionPool[Any], scope: Scope, municipality_code: st
                     break  # a busy pool: fewer connections, the same bytes
                 transactions.enter_context(export_db.export_transaction(extra, scope, snapshot))
                 conns.append(extra)
-        parts = export_db.ledger_parts(municipality_code, doses, starts)
-        yield from from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts), encoding)
+        parts = ledger_db.ledger_parts(municipality_code, doses, starts)
+        yield from from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts, rendered=True), encoding)
 
 
 def csv_chunks(conn: psycopg.Connection[Any], municipality_code: str, layout: Layout,
                encoding: Encoding) -> Iterator[bytes]:
-    """The export on a connection already scoped to the municipality (also `vrs-hub export-records`)."""
-    header: tuple[str, ...]
+    """The export on a connection already scoped to the municipality (`vrs-hub export-records`); a ledger
+    first stores the rows of people marked stale, so the transaction must be read committed
+    (hub.db.ledger.refresh)."""
     if layout == "long":
-        header, query = LONG_HEADER, export_db.long_query(municipality_code)
-    else:
-        doses = export_db.max_dose(conn, municipality_code, LEDGER_MIN_DOSES)
-        header, query = ledger_header(doses), export_db.ledger_query(municipality_code, doses)
-    yield from from_copy(header, export_db.copy_csv(conn, query), encoding)
+        yield from from_copy(LONG_HEADER, export_db.copy_csv(conn, export_db.long_query(municipality_code)), encoding)
+        return
+    ledger_db.refresh(conn, municipality_code)
+    doses = export_db.max_dose(conn, municipality_code, LEDGER_MIN_DOSES)
+    query = ledger_db.ledger_query(municipality_code, doses)
+    yield from from_copy(ledger_header(doses), export_db.copy_csv(conn, query, rendered=True), encoding)
 
 
 def filename(municipality_code: str, layout: Layout, encoding: Encoding, stamp: str) -> str:
