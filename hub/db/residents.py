@@ -10,7 +10,6 @@ what keeps other municipalities out.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -261,25 +260,38 @@ def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[str, 
     of residents (FIRST_RESIDENT_COLUMNS) and of their digests (FIRST_DIGEST_COLUMNS), as
     hub.files.resident_copy writes them; the number of residents.
 
-    The residents go in as they come, while the caller reads the next batch; the digests wait in a temporary
-    file (a large city's would not fit in memory) for their own COPY once the residents are in. Rows go in as
-    the caller, who may only insert into these tables until attach_first.
+    The residents go in as they come. Their digests are held back until about _DIGEST_SEGMENT characters of
+    them are held, then go in by a COPY of their own between two COPYs of residents, and the rest at the end:
+    a caller that reads its batches ahead in another thread keeps reading the file while the server takes
+    them in, and the digests of a large city are never all in memory. Rows go in as the caller, who may only
+    insert into these tables until attach_first.
     """
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as digests, conn.cursor() as cur:
-        with cur.copy(_copy_statement(partition_name(municipality_code), FIRST_RESIDENT_COLUMNS)) as copy:
-            for residents_text, digests_text in batches:
-                copy.write(residents_text)
-                digests.write(digests_text)
-        inserted = cur.rowcount
-        digests.seek(0)
-        with cur.copy(_copy_statement(partition_name(municipality_code, "my_number_hashes"),
-                                      FIRST_DIGEST_COLUMNS)) as copy:
-            while text := digests.read(_SPOOL_READ):
-                copy.write(text)
+    residents_copy = _copy_statement(partition_name(municipality_code), FIRST_RESIDENT_COLUMNS)
+    digests_copy = _copy_statement(partition_name(municipality_code, "my_number_hashes"), FIRST_DIGEST_COLUMNS)
+    remaining = iter(batches)
+    inserted = 0
+    held: list[str] = []
+    with conn.cursor() as cur:
+        more = True
+        while more:
+            more, held_size = False, 0
+            with cur.copy(residents_copy) as copy:
+                for residents_text, digests_text in remaining:
+                    copy.write(residents_text)
+                    held.append(digests_text)
+                    held_size += len(digests_text)
+                    if held_size >= _DIGEST_SEGMENT:
+                        more = True
+                        break
+            inserted += cur.rowcount
+            with cur.copy(digests_copy) as copy:
+                for text in held:
+                    copy.write(text)
+            held.clear()
     return inserted
 
 
-_SPOOL_READ = 1 << 20
+_DIGEST_SEGMENT = 1 << 20
 
 
 def attach_first(conn: Conn, municipality_code: str, inserted: int) -> ApplyCounts:

@@ -16,6 +16,7 @@ import pytest
 
 from hub.api.services import residents as resident_service
 from hub.api.services.residents import ResidentImportResult, import_residents
+from hub.db import residents as residents_db
 from hub.db.connect import connect
 from hub.db.scoped import Scope, scoped
 from hub.files import scan_resident_copy
@@ -31,6 +32,8 @@ SECRET = bytes(range(32))
 def _small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     # A COPY batch is one block of the file: blocks shorter than a row make a batch of every row or two.
     monkeypatch.setattr(resident_service, "scan_resident_copy", functools.partial(scan_resident_copy, chunk_size=64))
+    # A first import's digests then go in by a COPY of their own every few batches, between residents' COPYs.
+    monkeypatch.setattr(residents_db, "_DIGEST_SEGMENT", 150)
 
 
 def _import(dsn: str, lines: list[str], mode: str = "diff") -> ResidentImportResult:
@@ -163,3 +166,28 @@ def test_two_clerks_importing_at_once_both_succeed_one_after_the_other(hub_db: s
     assert second[0].ok, second[0].errors
     assert (second[0].inserted, second[0].updated, second[0].unchanged) == (0, 1, 1)
     assert [r[2] for r in _residents(hub_db)] == ["山田 太郎", "山田 次郎"]
+
+
+@pytest.mark.fault
+def test_a_first_import_whose_connection_dies_mid_file_fails_at_once_and_stops_reading(hub_db: str) -> None:
+    lines = [resident_line(CODE, f"A{i:04d}", f"{i:010d}") for i in range(1, 401)]
+    killed: list[int] = []
+    with connect(hub_db, "vrs_api") as conn:
+        pid = conn.info.backend_pid
+
+        def kill_at_row_50(rows_done: int, _bytes_done: int, _total: int | None) -> None:
+            if rows_done >= 50 and not killed:
+                with connect(hub_db, None) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                killed.append(rows_done)
+
+        with pytest.raises(psycopg.OperationalError), scoped(conn, Scope.municipality(CODE)):
+            import_residents(conn, municipality_code=CODE, stream=io.BytesIO(resident_csv(lines)), mode="diff",
+                             dry_run=False, secret=SECRET, today=dt.date(2021, 8, 1), actor="test",
+                             progress=kill_at_row_50)
+    assert killed
+    # The file is no longer read once the import has failed.
+    assert [t.name for t in threading.enumerate() if t.name == "resident-file-reader"] == []
+    assert _residents(hub_db) == []
+    with connect(hub_db, None) as conn:
+        assert _tables_of(conn) == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 import psycopg
@@ -74,6 +76,58 @@ def _while_valid(scan: ResidentCopy, batches: Iterable[BatchT]) -> Iterator[Batc
             yield batch
 
 
+class _ReadAhead(Generic[BatchT]):
+    """Batches read by a thread of their own, up to _READ_AHEAD ahead of the caller: the file is read on
+    while the caller waits for the database (a COPY of digests; the parser holds the GIL only between those
+    waits). An error of the reading is raised to the caller in its turn; leaving the block stops the thread
+    (an unfinished file is then not read to its end)."""
+
+    def __init__(self, batches: Iterable[BatchT]) -> None:
+        self._batches = batches
+        self._queue: queue.Queue[tuple[Literal["batch", "end", "error"], Any]] = queue.Queue(_READ_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="resident-file-reader", daemon=True)
+
+    def __enter__(self) -> Iterator[BatchT]:
+        self._thread.start()
+        return self._take()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _read(self) -> None:
+        try:
+            for batch in self._batches:
+                if not self._put("batch", batch):
+                    return
+        except BaseException as exc:  # raised again in the caller's thread
+            self._put("error", exc)
+            return
+        self._put("end", None)
+
+    def _put(self, kind: Literal["batch", "end", "error"], value: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put((kind, value), timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _take(self) -> Iterator[BatchT]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+
+_READ_AHEAD = 8
+
+
 def import_residents(
     conn: psycopg.Connection[Any], *, municipality_code: str, stream: BinaryReader, mode: Mode, dry_run: bool,
     secret: bytes, today: dt.date, actor: str, filename: str = "", progress: ProgressCallback | None = None,
@@ -94,7 +148,8 @@ def import_residents(
                                       total_bytes=total_bytes)
             try:
                 if route == "new_tables":
-                    inserted = residents_db.copy_first(conn, municipality_code, _while_valid(scan, scan.tables()))
+                    with _ReadAhead(_while_valid(scan, scan.tables())) as batches:
+                        inserted = residents_db.copy_first(conn, municipality_code, batches)
                 else:
                     residents_db.create_stage(conn)
                     residents_db.copy_into_stage(conn, _while_valid(scan, scan))
