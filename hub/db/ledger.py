@@ -108,7 +108,8 @@ def refresh(conn: psycopg.Connection[Any], municipality_code: str) -> int:
     # The people marked, counted for the planner: there may be a handful or the whole municipality.
     people = conn.execute(
         "CREATE TEMP TABLE ledger_marked ON COMMIT DROP AS WITH marked AS (DELETE FROM ledger_stale"
-        " WHERE municipality_code = %(m)s RETURNING atena_no) SELECT DISTINCT atena_no FROM marked",
+        " WHERE municipality_code = %(m)s RETURNING atena_nos)"
+        " SELECT DISTINCT unnest(atena_nos) AS atena_no FROM marked",
         params, prepare=False).rowcount
     if people > 0:
         conn.execute("ANALYZE ledger_marked")
@@ -144,8 +145,8 @@ def ledger_query(municipality_code: str, doses: int, start: str | None = None,
             *([sql.SQL(" AND {} < {}").format(sql.SQL(column), sql.Literal(stop))] if stop is not None else []),
         ])
 
-    stale = sql.SQL("SELECT s.atena_no FROM ledger_stale s WHERE s.municipality_code = {m}{b}").format(
-        m=m, b=bounds("s.atena_no"))
+    stale = sql.SQL("SELECT a.atena_no FROM ledger_stale s, unnest(s.atena_nos) AS a (atena_no)"
+                    " WHERE s.municipality_code = {m}{b}").format(m=m, b=bounds("a.atena_no"))
 
     def padded(alias: str) -> sql.Composable:
         """The row's line with empty cells up to dose `doses`."""
@@ -155,7 +156,8 @@ def ledger_query(municipality_code: str, doses: int, start: str | None = None,
     return sql.SQL(
         "SELECT t.line FROM ("
         " SELECT r.atena_no, {line_r} AS line FROM ledger_rows r WHERE r.municipality_code = {m}{b}"
-        "  AND NOT EXISTS (SELECT 1 FROM ledger_stale s WHERE s.municipality_code = {m} AND s.atena_no = r.atena_no)"
+        "  AND NOT EXISTS (SELECT FROM ledger_stale s, unnest(s.atena_nos) AS a (atena_no)"
+        "   WHERE s.municipality_code = {m} AND a.atena_no = r.atena_no)"
         " UNION ALL SELECT f.atena_no, {line_f} FROM ({lines}) f"
         ") t ORDER BY t.atena_no"
     ).format(line_r=padded("r"), line_f=padded("f"), m=m, b=bounds("r.atena_no"),

@@ -54,8 +54,8 @@ def _expected(dsn: str) -> str:
 
 def _marked(dsn: str, code: str = CODE) -> int:
     with connect(dsn, None) as conn:
-        row = conn.execute("SELECT count(DISTINCT atena_no) FROM ledger_stale WHERE municipality_code = %s",
-                           (code,)).fetchone()
+        row = conn.execute("SELECT count(DISTINCT a) FROM ledger_stale, unnest(atena_nos) AS a"
+                           " WHERE municipality_code = %s", (code,)).fetchone()
     assert row is not None
     return int(str(row[0]))
 
@@ -117,7 +117,7 @@ def test_stored_rows_keep_to_their_municipality(hub_db: str) -> None:
                          " VALUES (%s, 'A001', 1, 'A001,forged')", (OTHER,))
     with connect(hub_db, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)), \
             pytest.raises(psycopg.errors.InsufficientPrivilege):
-        conn.execute("INSERT INTO ledger_stale (municipality_code, atena_no) VALUES (%s, 'A001')", (CODE,))
+        conn.execute("INSERT INTO ledger_stale (municipality_code, atena_nos) VALUES (%s, '{A001}')", (CODE,))
     with connect(hub_db, None) as conn:
         conn.execute("UPDATE vaccinations SET lot = 'MARKED' WHERE municipality_code = %s AND voucher_no = '0000000001'"
                      " AND dose = 1", (CODE,))
