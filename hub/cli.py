@@ -59,6 +59,11 @@ def _migrate(args: argparse.Namespace, config: HubConfig) -> int:
         if created:
             print(f"created {path}")
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    # Records already there (migration 0066) or changed since the last download: their ledger rows are built
+    # now rather than by a clerk's next download.
+    people = _rebuild_marked_ledger_rows(config.require("database_url"), None)
+    if people:
+        print(f"rebuilt the ledger rows of {people} person(s)")
     return 0
 
 
@@ -264,6 +269,33 @@ def _rebuild_aggregates(args: argparse.Namespace, config: HubConfig) -> int:
     return 0
 
 
+def _args_rebuild_ledger(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--municipality", help="6-digit code of one municipality (default: every municipality)")
+
+
+def _rebuild_ledger(args: argparse.Namespace, config: HubConfig) -> int:
+    """Rebuild the stored ledger rows of the people whose records changed since, so downloads need not."""
+
+    if args.municipality is not None:
+        from protocol.municipalities import is_municipality
+
+        if not is_municipality(args.municipality):
+            raise InputError(f"{args.municipality!r} is not a municipality code")
+    total = _rebuild_marked_ledger_rows(config.database_url_for("api"), args.municipality)
+    print(f"rebuilt the ledger rows of {total} person(s)")
+    return 0
+
+
+def _rebuild_marked_ledger_rows(url: str, municipality: str | None) -> int:
+    from hub.db import ledger
+    from hub.db.connect import connect
+
+    with connect(url, "vrs_api") as conn:
+        codes = [municipality] if municipality else [
+            str(r[0]) for r in conn.execute("SELECT code FROM municipalities ORDER BY code")]
+        return ledger.rebuild(conn, codes, lambda code, people: print(f"{code}: {people} person(s)", file=sys.stderr))
+
+
 def _args_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to listen on (default: VRS_API_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default: VRS_API_PORT or 8000)")
@@ -466,6 +498,7 @@ COMMANDS: list[Command] = [
     Command(("keys", "rotate"), _keys_rotate, _args_keys_rotate),
     Command(("export-records",), _export_records, _args_export),
     Command(("rebuild-aggregates",), _rebuild_aggregates),
+    Command(("rebuild-ledger",), _rebuild_ledger, _args_rebuild_ledger),
     Command(("serve",), _serve, _args_serve),
     Command(("create-user",), _create_user, _args_create_user),
     Command(("import-residents",), _import_residents, _args_import_residents),

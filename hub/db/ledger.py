@@ -13,13 +13,14 @@ Rows are rendered here as PostgreSQL's COPY writes CSV for the cells of the ledg
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
 from hub.db.export import FORMULA_START, LEDGER_ZONE, label_cell
+from hub.db.scoped import Scope, scoped
 from protocol.records import MAKER_LABELS
 
 MAX_DOSE: Final = 9  # vaccinations_dose_check
@@ -104,6 +105,9 @@ def refresh(conn: psycopg.Connection[Any], municipality_code: str) -> int:
     if isolation is None or isolation[0] != "read committed":
         raise LedgerError("the ledger's rows are stored in a read-committed transaction only")
     params = {"m": municipality_code}
+    marks = conn.execute("SELECT EXISTS (SELECT FROM ledger_stale WHERE municipality_code = %(m)s)", params).fetchone()
+    if not (marks and marks[0]):
+        return 0  # nothing to do, and no temporary table made for it
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vrs_ledger:' || %(m)s, 0))", params)
     # The people marked, counted for the planner: there may be a handful or the whole municipality.
     people = conn.execute(
@@ -127,6 +131,21 @@ def refresh(conn: psycopg.Connection[Any], municipality_code: str) -> int:
             conn.execute("SELECT vrs_ledger_analyze()")
     conn.execute("DROP TABLE ledger_marked")  # a second refresh in this transaction makes it again
     return people
+
+
+def rebuild(conn: psycopg.Connection[Any], codes: Iterable[str],
+            progress: Callable[[str, int], None] | None = None) -> int:
+    """``refresh`` each municipality of `codes`, each in a transaction of its own acting for it (`conn` acts
+    as vrs_api, in no transaction); how many people's rows were rebuilt in all. `progress` hears of each
+    municipality that had any."""
+    total = 0
+    for code in codes:
+        with scoped(conn, Scope.municipality(code)):
+            people = refresh(conn, code)
+        if people and progress is not None:
+            progress(code, people)
+        total += people
+    return total
 
 
 def ledger_query(municipality_code: str, doses: int, start: str | None = None,

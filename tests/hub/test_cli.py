@@ -160,6 +160,29 @@ def test_export_records_in_both_layouts_and_encodings(hub_env: dict[str, str]) -
     assert bad.returncode == 1 and "not a municipality" in bad.stderr
 
 
+def test_rebuild_ledger_and_migrate_store_the_rows_of_people_whose_records_changed(hub_env: dict[str, str]) -> None:
+    dsn = hub_env["VRS_DATABASE_URL"]
+    st = Station()
+    st.enroll(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO residents (municipality_code, atena_no, voucher_no, name) VALUES"
+                     " (%s, 'ATENA-1', '0000000001', '山田'), (%s, 'ATENA-2', '0000000002', '田中')", (MUNI_A, MUNI_A))
+    _ingest(dsn, st, [st.record("0000000001", 1), st.record("0000000002", 1, lot="LOT-2")])
+    done = hub(hub_env, "rebuild-ledger")
+    assert "rebuilt the ledger rows of 2 person(s)" in done.stdout and f"{MUNI_A}: 2 person(s)" in done.stderr
+    assert "of 0 person(s)" in hub(hub_env, "rebuild-ledger", "--municipality", MUNI_A).stdout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        stored = conn.execute("SELECT atena_no, line LIKE '%%LOT-2%%' FROM ledger_rows ORDER BY atena_no").fetchall()
+        conn.execute("UPDATE vaccinations SET lot = 'FIXED' WHERE voucher_no = '0000000002'")
+    assert stored == [("ATENA-1", False), ("ATENA-2", True)]
+    assert "rebuilt the ledger rows of 1 person(s)" in hub(hub_env, "migrate").stdout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT line LIKE '%%FIXED%%' FROM ledger_rows WHERE atena_no = 'ATENA-2'").fetchone() == (
+            True,)
+    bad = hub(hub_env, "rebuild-ledger", "--municipality", "271276", check=False)
+    assert bad.returncode == 1 and "not a municipality" in bad.stderr
+
+
 def test_rebuild_aggregates_repairs_drift(hub_env: dict[str, str]) -> None:
     dsn = hub_env["VRS_DATABASE_URL"]
     st = Station()
