@@ -2,8 +2,8 @@
 ledger layout (one row per person), UTF-8 with BOM or CP932.
 
 Two writers give the same bytes: ``write_long``/``write_ledger`` render rows in Python (csv module), and
-``from_copy`` finishes CSV that PostgreSQL rendered (hub.db.export's queries): it only turns the row ends
-into CRLF and re-encodes, which is what makes a large export fast.
+``from_copy`` finishes CSV that PostgreSQL rendered (the queries of hub.db.export and hub.db.ledger): it
+only turns the row ends into CRLF and re-encodes, which is what makes a large export fast.
 
 A cell a spreadsheet would run as a formula gets a leading ``'``. Characters CP932 cannot hold are
 written as 〓 (the customary substitute mark) rather than failing the whole download.

@@ -136,3 +136,19 @@ def test_records_truncated_leave_no_stored_row(hub_db: str) -> None:
         left = conn.execute("SELECT (SELECT count(*) FROM ledger_rows), (SELECT count(*) FROM ledger_stale)").fetchone()
     assert left == (0, 0)
     assert _export(hub_db).count("\r\n") == 1  # the header alone
+
+
+def test_a_large_rebuild_renews_the_tables_statistics(hub_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _load(hub_db)
+    monkeypatch.setattr(ledger_db, "ANALYZE_AFTER", 20)
+
+    def analyzed() -> object:
+        with connect(hub_db, None) as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'ledger_rows'").fetchone()
+        return row
+
+    before = analyzed()
+    _export(hub_db)  # 20 people rebuilt: the statistics are renewed as the owner, whoever downloads
+    after = analyzed()
+    assert before == (0,) and after == (1,)
