@@ -70,26 +70,29 @@ CREATE TRIGGER vaccinations_ledger_deleted AFTER DELETE ON vaccinations
 
 -- A venue's name and municipality are cells of the rows of everyone vaccinated there, in any municipality;
 -- a venue registered after its records, or removed, changes what those cells fall back to.
+CREATE FUNCTION vrs_ledger_mark_at(p_venues text[]) RETURNS void LANGUAGE sql
+    SET search_path = pg_catalog, public AS $$
+    INSERT INTO public.ledger_stale (municipality_code, atena_nos)
+        SELECT v.municipality_code, array_agg(DISTINCT v.atena_no) FROM public.vaccinations v
+        WHERE v.venue_id = ANY (p_venues) AND v.status = 'vaccinated' AND v.atena_no IS NOT NULL
+        GROUP BY v.municipality_code;
+$$;
+REVOKE ALL ON FUNCTION vrs_ledger_mark_at(text[]) FROM PUBLIC;
 CREATE FUNCTION vrs_ledger_mark_venues() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public AS $$
 BEGIN
-    INSERT INTO public.ledger_stale (municipality_code, atena_nos)
-        SELECT v.municipality_code, array_agg(DISTINCT v.atena_no) FROM public.vaccinations v
-        WHERE v.venue_id IN (SELECT venue_id FROM changed_venues) AND v.status = 'vaccinated'
-          AND v.atena_no IS NOT NULL GROUP BY v.municipality_code;
+    PERFORM public.vrs_ledger_mark_at(ARRAY(SELECT venue_id FROM changed_venues));
     RETURN NULL;
 END
 $$;
 CREATE FUNCTION vrs_ledger_mark_changed_venues() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public AS $$
 BEGIN
-    INSERT INTO public.ledger_stale (municipality_code, atena_nos)
-        SELECT v.municipality_code, array_agg(DISTINCT v.atena_no) FROM public.vaccinations v
-        WHERE v.venue_id IN (SELECT o.venue_id FROM old_rows o JOIN new_rows n USING (venue_id)
-                             WHERE (o.name, o.municipality_code) IS DISTINCT FROM (n.name, n.municipality_code)
-                             UNION SELECT o.venue_id FROM old_rows o WHERE o.venue_id NOT IN (SELECT venue_id FROM new_rows)
-                             UNION SELECT n.venue_id FROM new_rows n WHERE n.venue_id NOT IN (SELECT venue_id FROM old_rows))
-          AND v.status = 'vaccinated' AND v.atena_no IS NOT NULL GROUP BY v.municipality_code;
+    PERFORM public.vrs_ledger_mark_at(ARRAY(
+        SELECT o.venue_id FROM old_rows o JOIN new_rows n USING (venue_id)
+            WHERE (o.name, o.municipality_code) IS DISTINCT FROM (n.name, n.municipality_code)
+        UNION SELECT o.venue_id FROM old_rows o WHERE o.venue_id NOT IN (SELECT venue_id FROM new_rows)
+        UNION SELECT n.venue_id FROM new_rows n WHERE n.venue_id NOT IN (SELECT venue_id FROM old_rows)));
     RETURN NULL;
 END
 $$;
@@ -101,23 +104,15 @@ CREATE TRIGGER venues_ledger_updated AFTER UPDATE ON venues
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION vrs_ledger_mark_changed_venues();
 
--- No records, no rows; no venues, every row names its venues by id alone from now on.
+-- No records, no rows. (Venues cannot be truncated while records name them: the records' foreign key.)
 CREATE FUNCTION vrs_ledger_forget_all() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'vaccinations' THEN
-        TRUNCATE public.ledger_rows, public.ledger_stale;
-    ELSE
-        INSERT INTO public.ledger_stale (municipality_code, atena_nos)
-            SELECT v.municipality_code, array_agg(DISTINCT v.atena_no) FROM public.vaccinations v
-            WHERE v.status = 'vaccinated' AND v.atena_no IS NOT NULL GROUP BY v.municipality_code;
-    END IF;
+    TRUNCATE public.ledger_rows, public.ledger_stale;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER vaccinations_ledger_truncated AFTER TRUNCATE ON vaccinations
-    FOR EACH STATEMENT EXECUTE FUNCTION vrs_ledger_forget_all();
-CREATE TRIGGER venues_ledger_truncated AFTER TRUNCATE ON venues
     FOR EACH STATEMENT EXECUTE FUNCTION vrs_ledger_forget_all();
 
 -- Statistics renewed after a refresh that rebuilt many rows (hub.db.ledger.refresh): only the owner may
