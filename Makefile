@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := postgresql mosquitto libzbar0 tesseract-ocr-eng fonts-ocr-b fonts-noto-cjk chromium
+# gcc, libc6-dev and python3-dev build the hub's one C extension (hub/files/resident_block.c).
+APT_PACKAGES := postgresql mosquitto libzbar0 tesseract-ocr-eng fonts-ocr-b fonts-noto-cjk chromium gcc libc6-dev python3-dev
 EXTRAS := edge,hub,dashboards,dev
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
@@ -35,9 +36,9 @@ system-packages:
 
 venv: $(VENV)/.installed
 
-# The locked versions first (hash-checked), then the project itself; the last line only adds what
-# pyproject.toml gained since the lock was made (run `make lock` to pin it too).
-$(VENV)/.installed: pyproject.toml $(LOCK)
+# The locked versions first (hash-checked), then the project itself, which builds its C extension in place;
+# the last line only adds what pyproject.toml gained since the lock was made (run `make lock` to pin it too).
+$(VENV)/.installed: pyproject.toml setup.py hub/files/resident_block.c $(LOCK)
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
@@ -78,4 +79,4 @@ dashboards: venv
 	$(BIN)/vrs-provision grafana --out provisioning/grafana --sources dashboards
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build hub/files/*.so

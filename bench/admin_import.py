@@ -26,11 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.import_parse import generate
-from hub.api.services.residents import import_residents, my_number_hasher
+from hub.api.services.residents import import_residents
 from hub.db.connect import connect
 from hub.db.migrate import migrate
 from hub.db.scoped import Scope, scoped
 from hub.files import scan_resident_copy
+from hub.files.my_number_hash import MyNumberHasher
 from tests.fixtures_postgres import PgCluster
 
 CODE = "141003"
@@ -68,7 +69,7 @@ def main() -> None:
         with path.open("rb") as f:
             t0 = time.perf_counter()
             scan = scan_resident_copy(f, municipality_code=CODE, today=dt.date(2021, 6, 1),
-                                      hash_my_number=my_number_hasher(secret))
+                                      hash_my_number=MyNumberHasher(secret))
             for _ in scan:
                 pass
             n = scan.report.valid_rows

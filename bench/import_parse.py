@@ -5,7 +5,7 @@ second, one JSON line.
 
 The end-to-end resident import target is 100,000 rows/s including the database, so this part must be well
 above it. The file is generated once into a temporary directory (not timed), then read from disk.
-``--by-row`` reads every row one by one (no block is checked column-wise), for comparison.
+``--by-row`` reads every row one by one (no block is read by the C reader), for comparison.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hub.api.services.residents import my_number_hasher
+from hub.files.my_number_hash import MyNumberHasher
 from hub.files.resident_copy import scan_resident_copy
 from protocol.check_digits import my_number_check_digit
 
@@ -75,7 +75,7 @@ def main() -> None:
                 stream,
                 municipality_code="141003",
                 today=datetime.date(2021, 6, 1),
-                hash_my_number=my_number_hasher(secret),
+                hash_my_number=MyNumberHasher(secret),
                 total_bytes=size,
                 by_row=args.by_row,
             )

@@ -66,7 +66,7 @@ def create_stage(conn: Conn) -> None:
     )
 
 
-def copy_into_stage(conn: Conn, batches: Iterable[str]) -> None:
+def copy_into_stage(conn: Conn, batches: Iterable[bytes]) -> None:
     """COPY CSV batches (STAGE_COLUMNS, as hub.files.resident_copy writes them) into the staging table as
     they come: the file is never held in memory, and the server takes one batch in while the caller reads the
     next."""
@@ -255,12 +255,12 @@ def partition_name(municipality_code: str, table: str = "residents") -> str:
     return f"{table}_{municipality_code}"
 
 
-def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[str, str]]) -> int:
+def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[bytes, bytes]]) -> int:
     """COPY a municipality's first file into the bare tables begin_import opened ("new_tables"): CSV batches
     of residents (FIRST_RESIDENT_COLUMNS) and of their digests (FIRST_DIGEST_COLUMNS), as
     hub.files.resident_copy writes them; the number of residents.
 
-    The residents go in as they come. Their digests are held back until about _DIGEST_SEGMENT characters of
+    The residents go in as they come. Their digests are held back until about _DIGEST_SEGMENT bytes of
     them are held, then go in by a COPY of their own between two COPYs of residents, and the rest at the end:
     a caller that reads its batches ahead in another thread keeps reading the file while the server takes
     them in, and the digests of a large city are never all in memory. Rows go in as the caller, who may only
@@ -270,7 +270,7 @@ def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[str, 
     digests_copy = _copy_statement(partition_name(municipality_code, "my_number_hashes"), FIRST_DIGEST_COLUMNS)
     remaining = iter(batches)
     inserted = 0
-    held: list[str] = []
+    held: list[bytes] = []
     with conn.cursor() as cur:
         more = True
         while more:

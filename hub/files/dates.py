@@ -8,9 +8,7 @@ systems) or ``昭和23年4月1日`` (``元年`` for year 1). A date outside its 
 from __future__ import annotations
 
 import datetime
-import operator
 import re
-from collections.abc import Collection, Sequence
 from typing import Final
 
 from hub.files.errors import DateError
@@ -116,69 +114,6 @@ def parse_date(text: str) -> datetime.date:
         era_year = 1 if match[2] == "元" else int(match[2])
         return _era_date(era, era_year, int(match[3]), int(match[4]), shown)
     raise DateError(f"{shown!r} is not a date; expected {_FORMS_HINT}")
-
-
-# The forms of most files, each read for many texts at once by one regular expression and C-level maps.
-_COLUMN_COMPACT: Final = re.compile(r"^(([0-9]{4})([0-9]{2})([0-9]{2}))$", re.MULTILINE)
-_COLUMN_WESTERN: Final = re.compile(r"^(([0-9]{4})([-/.])([0-9]{1,2})\3([0-9]{1,2}))$", re.MULTILINE)
-_COLUMN_ERA: Final = re.compile(r"^(([MTSHRmtshr])([0-9]{1,3})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2}))$", re.MULTILINE)
-_YEAR_BEFORE: Final = {key: era.first.year - 1 for key, era in _ERA_BY_KEY.items()}
-_ERA_FIRST: Final = {key: era.first for key, era in _ERA_BY_KEY.items()}
-_ERA_LAST: Final = {key: era.last or datetime.date.max for key, era in _ERA_BY_KEY.items()}
-
-
-def _western_dates(years: Sequence[str], months: Sequence[str], days: Sequence[str]) -> list[datetime.date] | None:
-    try:
-        return list(map(datetime.date, map(int, years), map(int, months), map(int, days)))
-    except ValueError:
-        return None  # year 0 or a day off the calendar: parse_date says which
-
-
-def _era_dates(
-    letters: Sequence[str], era_years: Sequence[str], months: Sequence[str], days: Sequence[str]
-) -> list[datetime.date] | None:
-    numbers = list(map(int, era_years))
-    if min(numbers) < 1:
-        return None
-    try:
-        values = list(
-            map(datetime.date, map(operator.add, map(_YEAR_BEFORE.__getitem__, letters), numbers), map(int, months),
-                map(int, days))
-        )  # fmt: skip
-    except ValueError:
-        return None
-    if all(map(operator.le, map(_ERA_FIRST.__getitem__, letters), values)) and all(
-        map(operator.le, values, map(_ERA_LAST.__getitem__, letters))
-    ):
-        return values
-    return None
-
-
-def parse_dates(texts: Collection[str]) -> dict[str, datetime.date] | None:
-    """``parse_date`` of each text (texts without line feeds), or None if one is not a date.
-
-    Texts in the usual forms (19480401, 1948/4/1, 1948-04-01, S23.4.1) are read together, a form at a time;
-    a form whose texts are not all dates, and every other text, go through parse_date one by one.
-    """
-    joined = "\n".join(texts)
-    found: dict[str, datetime.date] = {}
-    for pattern in (_COLUMN_COMPACT, _COLUMN_WESTERN, _COLUMN_ERA):
-        matches = pattern.findall(joined)
-        if not matches:
-            continue
-        columns = tuple(zip(*matches, strict=True))
-        if pattern is _COLUMN_ERA:
-            values = _era_dates(columns[1], columns[2], columns[3], columns[4])
-        else:
-            values = _western_dates(columns[1], columns[-2], columns[-1])
-        if values is not None:
-            found.update(zip(columns[0], values, strict=True))
-    try:
-        for text in set(texts).difference(found):
-            found[text] = parse_date(text)
-    except DateError:
-        return None
-    return found
 
 
 def format_era(value: datetime.date) -> str:

@@ -1,11 +1,12 @@
 """A resident file read straight into the CSV text that PostgreSQL's COPY takes: for the staging table, or
 for a municipality's first import the rows of its new residents and digests tables.
 
-Most blocks of a file hold no quote and only valid rows: such a block is checked column by column, each rule
-of hub.files.residents applied to a whole column in a few C-level calls, and written as CSV by joins. Any
-block that this does not prove valid in every row (a quote, a blank or short row, a value in a form that
-needs normalising, anything wrong) is read row by row by hub.files.residents instead, which reports what is
-wrong and where. Both write the same text, and 宛名番号/接種券番号 seen by either count as seen.
+Most blocks of a file hold no quote and only valid rows in the usual forms: such a block is read in one pass
+by the C reader of hub.files._resident_block (resident_block.c), which asks the Python here for the rarer
+forms of dates, kana and movements. Any block it does not prove valid in every row (a quote, a blank or
+short row, a value in a form that needs normalising, anything wrong) is read row by row by
+hub.files.residents instead, which reports what is wrong and where. Both write the same bytes (UTF-8), and
+宛名番号/接種券番号 seen by either count as seen.
 """
 
 from __future__ import annotations
@@ -13,23 +14,21 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import itertools
-import operator
 import re
-from collections.abc import Callable, Iterator, Sequence
-from typing import Final, NamedTuple, TypeVar
+import unicodedata
+from collections.abc import Iterator
+from typing import Final, TypeVar
 
-from hub.files.dates import parse_date, parse_dates
+from hub.files import _resident_block
+from hub.files.dates import ERAS, parse_date
 from hub.files.encoding import CHUNK_SIZE, BinaryReader
 from hub.files.errors import DateError
+from hub.files.my_number_hash import MyNumberHasher
 from hub.files.residents import (
     COLUMNS,
     EARLIEST_BIRTH_DATE,
-    MAX_ADDRESS_LENGTH,
-    MAX_ADDRESSEE_NO_LENGTH,
     MAX_NAME_LENGTH,
     MOVEMENTS,
-    SEXES,
     Resident,
     ResidentRow,
     code_text,
@@ -52,64 +51,60 @@ RESIDENT_COLUMNS: Final = (
 DIGEST_COLUMNS: Final = ("municipality_code", "atena_no", "hmac")
 """The columns of each my_number_hashes row of ``ResidentCopy.tables``, one per resident with a My Number."""
 
-_MY_NUMBER_WEIGHTS: Final = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-# Digit d at position k as (weight * d) % 11, one byte per number: eleven such bytes sum to at most 110, so
-# the numbers of a block add up lane by lane as big integers without a carry from one number into the next.
-_MY_NUMBER_TERMS: Final = tuple(
-    bytes.maketrans(b"0123456789", bytes(weight * digit % 11 for digit in range(10))) for weight in _MY_NUMBER_WEIGHTS
-)
-_MY_NUMBER_CHECK: Final = bytes(48 + (0 if total % 11 <= 1 else 11 - total % 11) for total in range(256))
-_SEX_TEXT: Final = {text: str(sex) for text, sex in SEXES.items()}
 _MEMO_SIZE: Final = 200_000
-_UNKNOWN: Final = "\x00"  # a word whose answer is this is only worked out again each time
-# Whitespace that str.strip takes, other than the space (and the line feed between fields).
-_SPACE_BUT_SPACE: Final = re.compile(r"[^\S \n]")
+# What may not go into a field of the fast path's CSV unquoted.
+_CSV_SPECIAL: Final = re.compile(r'[,"\r\n]')
 
 KeyT = TypeVar("KeyT", int, int | str)
 
 
-def my_numbers_ok(digits: bytes) -> bool:
-    """Whether every number in ``digits`` (12-digit ASCII My Numbers, one after another) has its check digit."""
-    count = len(digits) // 12
-    total = sum(
-        int.from_bytes(digits[position::12].translate(terms), "big")
-        for position, terms in enumerate(_MY_NUMBER_TERMS)
+def _kana_tables() -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """configure()'s tables, from unicodedata and hub.files.text: NFKC of U+3000-U+30FF and U+FF00-U+FFFF where it
+    is one such character (or a space) that nothing composes with except by the tables of sound marks; the
+    compositions with the voiced and semi-voiced sound marks; fold_kana of U+3000-U+30FF (0: dropped)."""
+
+    def simple(char: str) -> int:
+        normal = unicodedata.normalize("NFKC", char)
+        if len(normal) != 1 or unicodedata.combining(normal) or unicodedata.combining(char):
+            return 0
+        code = ord(normal)
+        return code if code == 0x20 or 0x3000 <= code <= 0x30FF else 0
+
+    def composed(char: str, mark: str) -> int:
+        both = unicodedata.normalize("NFC", char + mark)
+        return ord(both) if len(both) == 1 and 0x3000 <= ord(both) <= 0x30FF else 0
+
+    cjk = [chr(0x3000 + index) for index in range(256)]
+    halfwidth = [simple(chr(0xFF00 + index)) for index in range(256)]
+    halfwidth[0x9E] = halfwidth[0x9F] = 0  # the sound marks compose, by the tables that follow
+    folded = [fold_kana(char) for char in cjk]
+    return (
+        [simple(char) for char in cjk],
+        halfwidth,
+        [composed(char, "\u3099") if simple(char) else 0 for char in cjk],
+        [composed(char, "\u309a") if simple(char) else 0 for char in cjk],
+        [ord(text) if text else 0 for text in folded],
     )
-    return total.to_bytes(count, "big").translate(_MY_NUMBER_CHECK) == digits[11::12]
 
 
-def _words(text: str) -> list[str]:
-    """The words of ``text`` between spaces, with each line feed as a word of its own."""
-    return text.replace("\n", " \n ").split(" ")
+_resident_block.configure(
+    *_kana_tables(),
+    [(key, era.first.year - 1, era.first.toordinal(), (era.last or datetime.date.max).toordinal())
+     for era in ERAS for key in (era.letter, era.letter.lower())],
+)
 
 
-def _by_word(words: list[str], known: dict[str, str], function: Callable[[str], str]) -> list[str]:
-    """``function`` of each word, remembered in ``known`` for the words that come again.
-
-    For nfkc and fold_kana, the answer for words joined by spaces or line feeds is the answers joined by
-    them: both are starters that nothing composes with, NFKC never makes a line feed, and fold_kana maps each
-    character on its own (tests/hub/test_files_resident_copy.py).
-    """
-    answers = list(map(known.get, words, itertools.repeat(_UNKNOWN)))
-    if _UNKNOWN not in answers:
-        return answers
-    new = {word: function(word) for word in set(itertools.compress(words, map(_UNKNOWN.__eq__, answers)))}
-    if len(known) < _MEMO_SIZE:
-        known.update(new)
-    return list(map(new.get, words, answers))
-
-
-def _rows_csv(rows: list[Resident]) -> str:
+def _rows_csv(rows: list[Resident]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(
         (r.line, r.addressee_no, r.voucher_no, r.my_number_hmac.hex() if r.my_number_hmac else None, r.name,
          r.name_kana, r.kana_key, r.birth_date, r.sex, r.address, r.movement or "active", r.moved_on)
         for r in rows
     )  # fmt: skip
-    return buf.getvalue()
+    return buf.getvalue().encode()
 
 
-def _rows_tables_csv(municipality_code: str, rows: list[Resident]) -> tuple[str, str]:
+def _rows_tables_csv(municipality_code: str, rows: list[Resident]) -> tuple[bytes, bytes]:
     residents = io.StringIO()
     csv.writer(residents, lineterminator="\n").writerows(
         (municipality_code, r.addressee_no, r.voucher_no, r.name, r.name_kana, r.kana_key, r.birth_date, r.sex,
@@ -120,69 +115,7 @@ def _rows_tables_csv(municipality_code: str, rows: list[Resident]) -> tuple[str,
     csv.writer(digests, lineterminator="\n").writerows(
         (municipality_code, r.addressee_no, r.my_number_hmac.hex()) for r in rows if r.my_number_hmac
     )
-    return residents.getvalue(), digests.getvalue()
-
-
-class _Block(NamedTuple):
-    """The values of a block's rows as they go into the tables, column by column (all valid)."""
-
-    first_line: int
-    addressees: list[str]
-    vouchers: list[str]
-    my_numbers: list[str]
-    digests: dict[str, str]  # hex of each given My Number, and "" of ""
-    names: list[str]
-    kanas: list[str]
-    kana_keys: list[str]
-    birth_isos: list[str]
-    sexes: list[str]
-    addresses: list[str]
-    statuses: list[str]
-    moved_on: list[str]
-
-
-def _block_stage_csv(block: _Block) -> str:
-    rows = zip(
-        map(str, range(block.first_line, block.first_line + len(block.addressees))),
-        block.addressees,
-        block.vouchers,
-        map(block.digests.__getitem__, block.my_numbers),
-        block.names,
-        block.kanas,
-        block.kana_keys,
-        block.birth_isos,
-        block.sexes,
-        block.addresses,
-        block.statuses,
-        block.moved_on,
-        strict=True,
-    )
-    return "\n".join(map(",".join, rows)) + "\n"
-
-
-def _block_tables_csv(municipality_code: str, block: _Block) -> tuple[str, str]:
-    rows = zip(
-        itertools.repeat(municipality_code),
-        block.addressees,
-        block.vouchers,
-        block.names,
-        block.kanas,
-        block.kana_keys,
-        block.birth_isos,
-        block.sexes,
-        block.addresses,
-        block.statuses,
-        block.moved_on,
-    )
-    given = list(filter(None, block.my_numbers))
-    if not given:
-        return "\n".join(map(",".join, rows)) + "\n", ""
-    digest_rows = zip(
-        itertools.repeat(municipality_code),
-        itertools.compress(block.addressees, block.my_numbers),
-        map(block.digests.__getitem__, given),
-    )
-    return "\n".join(map(",".join, rows)) + "\n", "\n".join(map(",".join, digest_rows)) + "\n"
+    return residents.getvalue().encode(), digests.getvalue().encode()
 
 
 def _new_keys(seen: dict[KeyT, int], keys: list[KeyT], first_line: int) -> dict[KeyT, int] | None:
@@ -193,118 +126,45 @@ def _new_keys(seen: dict[KeyT, int], keys: list[KeyT], first_line: int) -> dict[
     return found
 
 
-class _ResidentBlocks:
-    """The column-wise reading of hub.files.table.BlockReader for resident files, sharing the row rules' state."""
+class _RarerForms:
+    """What the C reader asks Python for: the rules of ResidentRow for the forms its tables leave out, each
+    answer remembered per text (dates and kana repeat)."""
 
-    def __init__(self, rules: ResidentRow) -> None:
-        self.rules = rules
-        # Birth date texts already read, as the ISO text of a date within the accepted years.
-        self.birth_texts: dict[str, str] = {}
-        # nfkc of words of 氏名カナ, and fold_kana of those.
-        self.normal_words: dict[str, str] = {}
-        self.kana_key_words: dict[str, str] = {}
+    def __init__(self, today: datetime.date) -> None:
+        self._today = today
+        self._dates: dict[str, int | None] = {}
+        self._kanas: dict[str, tuple[str, str] | None] = {}
 
-    def __call__(self, columns: Sequence[list[str]], first_line: int, /) -> _Block | None:
-        # Every test below is one that ResidentRow passes for each of these rows as written; a block with a
-        # value it would normalise, refuse or look at more closely is not decided here.
-        rules = self.rules
-        (codes, addressees, vouchers, my_numbers, names, kanas, births, sex_texts, addresses, movements, moved) = (
-            columns
-        )
-        count = len(codes)
-        if codes.count(rules.municipality_code) != count:
-            return None
-
-        joined = "".join(addressees)
-        if not (joined.isascii() and joined.isalnum()) or "" in addressees:
-            return None
-        if max(map(len, addressees)) > MAX_ADDRESSEE_NO_LENGTH:
-            return None
-        addressee_keys: list[int | str]
-        if joined.isdigit():
-            addressee_keys = list(map(int, map("1".__add__, addressees)))
-        else:
-            addressee_keys = [int("1" + text) if text.isdigit() else text for text in addressees]
-        new_addressees = _new_keys(rules.addressee_lines, addressee_keys, first_line)
-        if new_addressees is None:
-            return None
-
-        joined = "".join(vouchers)
-        if len(joined) != 10 * count or max(map(len, vouchers)) != 10 or not (joined.isascii() and joined.isdigit()):
-            return None
-        new_vouchers = _new_keys(rules.voucher_lines, list(map(int, vouchers)), first_line)
-        if new_vouchers is None:
-            return None
-
-        given = list(filter(None, my_numbers))
-        joined = "".join(given)
-        if len(joined) != 12 * len(given) or (given and max(map(len, given)) != 12):
-            return None
-        if not (joined.isascii() and joined.isdigit() and my_numbers_ok(joined.encode("ascii"))):
-            return None
-
-        names = list(map(str.strip, names))
-        if "" in names or max(map(len, names)) > MAX_NAME_LENGTH or has_control_character(",".join(names)):
-            return None
-
-        # NFKC and the kana key a word at a time (names repeat their family and given names), see _by_word.
-        words = _words("\n".join(kanas).replace("\u3000", " "))
-        normal_words = _by_word(words, self.normal_words, nfkc)
-        joined = " ".join(normal_words).replace(" \n ", "\n")
-        if _SPACE_BUT_SPACE.search(joined):
-            return None  # strip() would take more than the spaces that fold_kana drops
-        kanas = list(map(str.strip, joined.split("\n")))
-        joined = ",".join(kanas)
-        if len(kanas) != count or "" in kanas or max(map(len, kanas)) > MAX_NAME_LENGTH:
-            return None
-        if has_control_character(joined) or has_ideograph(joined):
-            return None
-
-        birth_isos = self._birth_isos(births)
-        if birth_isos is None:
-            return None
-
+    def date(self, text: str) -> int | None:
+        """The ordinal of a date in a form the C reader leaves to parse_date; None if it is none."""
+        known = self._dates
+        if text in known:
+            return known[text]
         try:
-            sexes = list(map(_SEX_TEXT.__getitem__, sex_texts))
-        except KeyError:
-            return None
-
-        addresses = list(map(str.strip, addresses))
-        if max(map(len, addresses)) > MAX_ADDRESS_LENGTH or has_control_character(",".join(addresses)):
-            return None
-
-        statuses = ["active"] * count
-        moved_on = [""] * count
-        if movements.count("") != count or moved.count("") != count:
-            for index in itertools.compress(range(count), map(operator.add, movements, moved)):
-                movement = self._movement(movements[index], moved[index], birth_isos[index])
-                if movement is None:
-                    return None
-                statuses[index], moved_on[index] = movement
-
-        digests = dict(zip(given, map(bytes.hex, map(rules.hash_my_number, given)), strict=True))
-        digests[""] = ""
-        rules.addressee_lines.update(new_addressees)
-        rules.voucher_lines.update(new_vouchers)
-        kana_keys = "".join(_by_word(normal_words, self.kana_key_words, fold_kana)).split("\n")
-        return _Block(first_line, addressees, vouchers, my_numbers, digests, names, kanas, kana_keys, birth_isos,
-                      sexes, addresses, statuses, moved_on)
-
-    def _birth_isos(self, texts: list[str]) -> list[str] | None:
-        """The ISO texts of the birth dates, or None if one is not a date in the accepted years."""
-        known = self.birth_texts
-        isos = list(map(known.get, texts, itertools.repeat("")))
-        if "" not in isos:
-            return isos
-        found = parse_dates(set(itertools.compress(texts, map(operator.not_, isos))))
-        if found is None or min(found.values()) < EARLIEST_BIRTH_DATE or max(found.values()) > self.rules.today:
-            return None
-        new = dict(zip(found, map(datetime.date.isoformat, found.values()), strict=True))
+            value: int | None = parse_date(text).toordinal()
+        except DateError:
+            value = None
         if len(known) < _MEMO_SIZE:
-            known.update(new)
-        return list(map(new.get, texts, isos))
+            known[text] = value
+        return value
 
-    def _movement(self, movement_text: str, moved_text: str, birth_iso: str) -> tuple[str, str] | None:
+    def kana(self, text: str) -> tuple[str, str] | None:
+        """氏名カナ as ResidentRow reads it (normal form, kana key), for kana the C tables do not cover; None if
+        ResidentRow would refuse it or it cannot go into the CSV unquoted."""
+        known = self._kanas
+        if text in known:
+            return known[text]
+        kana = nfkc(text).strip()
+        answer = None
+        if kana and len(kana) <= MAX_NAME_LENGTH and not has_control_character(kana) and not has_ideograph(kana):
+            key = fold_kana(kana)
+            if not _CSV_SPECIAL.search(kana + key):
+                answer = kana, key
+        if len(known) < _MEMO_SIZE:
+            known[text] = answer
+        return answer
+
+    def movement(self, movement_text: str, moved_text: str, birth: int) -> tuple[str, str] | None:
         """(status, ISO date or "") of a valid 異動区分 and 異動日, None if they are not."""
         movement_text = code_text(movement_text)
         moved_text = moved_text.strip()
@@ -317,11 +177,49 @@ class _ResidentBlocks:
             moved_on = parse_date(moved_text)
         except DateError:
             return None
-        if moved_on < datetime.date.fromisoformat(birth_iso):
+        if moved_on.toordinal() < birth:
             return None
-        if movement == "deceased" and moved_on > self.rules.today:
+        if movement == "deceased" and moved_on > self._today:
             return None
         return movement, moved_on.isoformat()
+
+
+class _ResidentBlocks:
+    """hub.files.table.BlockReader for resident files: the C reader of hub.files._resident_block, with the
+    Python it asks for the rarer forms, sharing the row rules' state (the 宛名番号 and 接種券番号 seen)."""
+
+    def __init__(self, rules: ResidentRow, hasher: MyNumberHasher, *, stage: bool) -> None:
+        self.rules = rules
+        rarer = _RarerForms(rules.today)  # holds nothing of this object: the reader's callbacks make no cycle
+        self._reader = _resident_block.Reader(
+            municipality_code=rules.municipality_code,
+            earliest=EARLIEST_BIRTH_DATE.toordinal(),
+            today=rules.today.toordinal(),
+            inner_pad=hasher.inner_pad,
+            outer_pad=hasher.outer_pad,
+            stage=stage,
+            read_date=rarer.date,
+            read_kana=rarer.kana,
+            read_movement=rarer.movement,
+        )
+
+    def __call__(
+        self, text: str, first_line: int, width: int, order: tuple[int, ...], /
+    ) -> tuple[bytes, bytes] | None:
+        answer = self._reader.read(text, first_line, width, order)
+        if answer is None:
+            return None
+        rows, digests, addressees, vouchers = answer
+        rules = self.rules
+        new_addressees = _new_keys(rules.addressee_lines, addressees, first_line)
+        if new_addressees is None:
+            return None
+        new_vouchers = _new_keys(rules.voucher_lines, vouchers, first_line)
+        if new_vouchers is None:
+            return None
+        rules.addressee_lines.update(new_addressees)
+        rules.voucher_lines.update(new_vouchers)
+        return rows, digests
 
 
 class ResidentCopy:
@@ -329,40 +227,34 @@ class ResidentCopy:
     block of the file), or call ``tables`` instead, then read ``report``. As with TableScan, the caller must
     apply nothing unless ``report.ok`` once the iteration has finished."""
 
-    def __init__(self, scan: TableScan[Resident], rules: ResidentRow, *, by_row: bool) -> None:
+    def __init__(self, scan: TableScan[Resident], rules: ResidentRow, hasher: MyNumberHasher, *, by_row: bool) -> None:
         self._scan = scan
-        self._municipality_code = rules.municipality_code
-        self._read_block = None if by_row else _ResidentBlocks(rules)
+        self._rules = rules
+        self._hasher = None if by_row else hasher
 
-    def __iter__(self) -> Iterator[str]:
-        read_block = self._read_block
-        if read_block is None:
+    def __iter__(self) -> Iterator[bytes]:
+        if self._hasher is None:
             return self._scan.batches(_rows_csv)
+        read_block = _ResidentBlocks(self._rules, self._hasher, stage=True)
 
-        def stage_csv(columns: Sequence[list[str]], first_line: int, /) -> str | None:
-            block = read_block(columns, first_line)
-            return None if block is None else _block_stage_csv(block)
+        def stage_csv(text: str, first_line: int, width: int, order: tuple[int, ...], /) -> bytes | None:
+            answer = read_block(text, first_line, width, order)
+            return None if answer is None else answer[0]  # the stage writes no digests apart
 
         return self._scan.batches(_rows_csv, stage_csv)
 
-    def tables(self) -> Iterator[tuple[str, str]]:
+    def tables(self) -> Iterator[tuple[bytes, bytes]]:
         """The valid rows a block at a time as the COPY text of new residents (RESIDENT_COLUMNS) and of their
         digests (DIGEST_COLUMNS, empty when no row of the block has a My Number): the rows COPY_COLUMNS
         stages, without their lines."""
-        code = self._municipality_code
-        read_block = self._read_block
+        code = self._rules.municipality_code
 
-        def rows_csv(rows: list[Resident]) -> tuple[str, str]:
+        def rows_csv(rows: list[Resident]) -> tuple[bytes, bytes]:
             return _rows_tables_csv(code, rows)
 
-        if read_block is None:
+        if self._hasher is None:
             return self._scan.batches(rows_csv)
-
-        def tables_csv(columns: Sequence[list[str]], first_line: int, /) -> tuple[str, str] | None:
-            block = read_block(columns, first_line)
-            return None if block is None else _block_tables_csv(code, block)
-
-        return self._scan.batches(rows_csv, tables_csv)
+        return self._scan.batches(rows_csv, _ResidentBlocks(self._rules, self._hasher, stage=False))
 
     @property
     def report(self) -> ImportReport:
@@ -380,7 +272,7 @@ def scan_resident_copy(
     *,
     municipality_code: str,
     today: datetime.date,
-    hash_my_number: Callable[[str], bytes],
+    hash_my_number: MyNumberHasher,
     progress: ProgressCallback | None = None,
     total_bytes: int | None = None,
     max_errors: int = MAX_ERRORS,
@@ -401,4 +293,4 @@ def scan_resident_copy(
         max_errors=max_errors,
         chunk_size=chunk_size,
     )
-    return ResidentCopy(scan, rules, by_row=by_row)
+    return ResidentCopy(scan, rules, hash_my_number, by_row=by_row)

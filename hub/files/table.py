@@ -97,11 +97,12 @@ class RowReader(Protocol[RowT_co]):
 
 
 class BlockReader(Protocol[BatchT_co]):
-    """Decides a run of rows at once, from their fields by column (in the table's column order) and the line
-    of the first: it answers only when its RowReader would take every row without an error, and gives None,
-    having changed nothing, for the rows to be read one by one (which says what is wrong, and where)."""
+    """Decides a run of rows at once, from their text (whole lines, no quote), the line of the first, the
+    header's width and where each of the table's columns is in it (``order``): it answers only when its
+    RowReader would take every row without an error, and gives None, having changed nothing, for the rows to
+    be read one by one (which says what is wrong, and where)."""
 
-    def __call__(self, columns: Sequence[list[str]], first_line: int, /) -> BatchT_co | None: ...
+    def __call__(self, text: str, first_line: int, width: int, order: tuple[int, ...], /) -> BatchT_co | None: ...
 
 
 def shown(value: str, limit: int = 24) -> str:
@@ -150,24 +151,6 @@ def _remaining_size(stream: object) -> int | None:
     except (AttributeError, OSError, ValueError):
         return None
     return end - here
-
-
-def _columns(text: str, width: int, order: Sequence[int]) -> list[list[str]] | None:
-    """The fields of quote-free whole lines by column (in ``order``), or None unless every line is a row of
-    ``width`` fields with a first field (blank lines and ",,,," rows are left to the row-by-row reading)."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-        if "\r" in text:
-            return None  # a CR elsewhere: only the row-by-row reading says where it belongs
-    rows = text.split("\n")
-    if not rows[-1]:
-        rows.pop()
-    if not rows or set(map(str.count, rows, itertools.repeat(","))) != {width - 1}:
-        return None
-    fields = ",".join(rows).split(",")
-    if "" in fields[::width]:
-        return None
-    return [fields[index::width] for index in order]
 
 
 def _as_list(rows: list[RowT]) -> list[RowT]:
@@ -329,20 +312,22 @@ class TableScan(Generic[RowT]):
         order = self._map_header(header)
         width = len(header)
         reorder = None if order == list(range(len(self._columns))) else operator.itemgetter(*order)
+        block_order = tuple(order)
         read_row = self._read_row
         sink = self._sink
         while (text := blocks.next()) is not None:
             # Bad bytes and quotes are left to the row-by-row reading: it reports the one, and only csv
             # knows where the fields and records of the other end.
-            columns = None if read_block is None or bad_lines or '"' in text else _columns(text, width, order)
-            if columns is not None and read_block is not None:
-                answer = read_block(columns, previous + 1)
-                if answer is not None:
-                    self._rows += len(columns[0])
-                    self._valid_rows += len(columns[0])
-                    previous += text.count("\n")
-                    yield answer
-                    continue
+            answer = None if read_block is None or bad_lines or '"' in text else read_block(
+                text, previous + 1, width, block_order)
+            if answer is not None:
+                lines_in_text = text.count("\n")
+                rows_in_text = lines_in_text + (not text.endswith("\n"))  # the last line may lack its line feed
+                self._rows += rows_in_text
+                self._valid_rows += rows_in_text
+                previous += lines_in_text
+                yield answer
+                continue
             rows: list[RowT] = []
             current = blocks.start(text)
             for record_text in current:

@@ -21,7 +21,8 @@ import msgspec
 from hub.certificates.errors import CertificateError
 from hub.certificates.verify import TrustStore, verify_text
 from hub.errors import BrokerError
-from hub.files import FilesError, parse_date, parse_records, parse_residents
+from hub.files import FilesError, parse_date, parse_records, parse_residents, scan_resident_copy
+from hub.files.my_number_hash import MyNumberHasher
 from hub.ingest import mqtt_wire
 from protocol import VoucherError, is_municipality, parse_voucher
 from protocol.errors import BatchError, RecordError, SignatureError, TopicError
@@ -164,6 +165,24 @@ def csv_files(data: bytes) -> None:
                 read(io.BytesIO(data))
         except FilesError as exc:
             assert str(exc)
+    resident_copy_both_ways(data)
+
+
+_HASHER = MyNumberHasher(b"fuzz")
+
+
+def resident_copy_both_ways(data: bytes) -> None:
+    """The C fast path of resident imports writes what the row-by-row reading writes, and reports the same."""
+    outcomes = []
+    for by_row in (False, True):
+        try:
+            with time_limit():
+                copy = scan_resident_copy(io.BytesIO(data), municipality_code=MUNICIPALITY, today=TODAY,
+                                          hash_my_number=_HASHER, chunk_size=256, by_row=by_row)
+                outcomes.append((b"".join(copy), copy.report))
+        except FilesError as exc:
+            outcomes.append((type(exc), str(exc)))
+    assert outcomes[0] == outcomes[1]
 
 
 def dates(data: bytes) -> None:

@@ -4,10 +4,9 @@ table (or, for a municipality's first file, into its new tables), and applied on
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
@@ -17,6 +16,7 @@ from hub.db import audit
 from hub.db import residents as residents_db
 from hub.files import FileFormatError, ImportSetupError, ProgressCallback, ResidentCopy, scan_resident_copy
 from hub.files.encoding import BinaryReader
+from hub.files.my_number_hash import MyNumberHasher
 
 Mode = Literal["diff", "full"]
 BatchT = TypeVar("BatchT")
@@ -38,30 +38,6 @@ class ResidentImportResult(msgspec.Struct):
     unchanged: int = 0
     flagged_missing: int = 0
     matched_records: int = 0
-
-
-def my_number_hasher(secret: bytes) -> Callable[[str], bytes]:
-    """hub.keys.my_number_hmac's digest as bytes (HMAC-SHA256, RFC 2104) for one file's many numbers: the
-    key's inner and outer SHA-256 states are made once and copied per number, a third of the per-call cost of
-    hmac.digest, which makes them anew for every number."""
-    key = hashlib.sha256(secret).digest() if len(secret) > _SHA256_BLOCK else secret
-    key = key.ljust(_SHA256_BLOCK, b"\0")
-    inner = hashlib.sha256(key.translate(_IPAD))
-    outer = hashlib.sha256(key.translate(_OPAD))
-
-    def hash_my_number(number: str) -> bytes:
-        inner_hash = inner.copy()
-        inner_hash.update(number.encode("ascii"))
-        outer_hash = outer.copy()
-        outer_hash.update(inner_hash.digest())
-        return outer_hash.digest()
-
-    return hash_my_number
-
-
-_SHA256_BLOCK = 64
-_IPAD = bytes(byte ^ 0x36 for byte in range(256))
-_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 class _Discard(Exception):
@@ -144,7 +120,7 @@ def import_residents(
             # Decided before the file is read, under the municipality's import lock (held while it is read).
             route = residents_db.begin_import(conn, municipality_code)
             scan = scan_resident_copy(stream, municipality_code=municipality_code, today=today,
-                                      hash_my_number=my_number_hasher(secret), progress=progress,
+                                      hash_my_number=MyNumberHasher(secret), progress=progress,
                                       total_bytes=total_bytes)
             try:
                 if route == "new_tables":
