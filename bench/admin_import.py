@@ -2,13 +2,14 @@
 -> match records; a first import COPY into the municipality's new tables, then indexes), against a
 throwaway PostgreSQL on this machine; prints one JSON line. Run from the repository root:
 
-    .venv/bin/python bench/admin_import.py [--rows 500000]
+    .venv/bin/python bench/admin_import.py [--rows 500000] [--setting shared_buffers=2GB ...]
 
 Three imports of the same generated CP932 file of 横浜市 residents into a freshly migrated database:
 `first` (all rows new), `again` (same file, nothing changes), `full` (same file in full mode). rows_per_s
 is rows / wall time of the whole import transaction including commit. parse_rows_per_s is the parser
 alone on the same file (file bytes to the COPY text), for comparison (the limit of this pipeline in one
-process).
+process). ``--setting`` adds a line to the throwaway server's postgresql.conf (the tests' settings
+otherwise), to see what a hub's own settings do for large files.
 """
 
 from __future__ import annotations
@@ -54,12 +55,16 @@ def timed_import(dsn: str, path: Path, secret: bytes, mode: str) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a PostgreSQL setting for the throwaway server (repeat for more)")
     args = parser.parse_args()
     secret = os.urandom(32)
     work = Path(tempfile.mkdtemp(prefix="vrs-bench-admin-", dir="/tmp"))
     cluster = PgCluster(Path(tempfile.mkdtemp(prefix="vrs-bench-pg-", dir="/tmp")))
     try:
         cluster.init()
+        with (cluster.datadir / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{setting}\n" for setting in args.setting)
         cluster.start()
         dsn = cluster.create_database("bench")
         with connect(dsn, None) as conn:
@@ -74,7 +79,7 @@ def main() -> None:
                 pass
             n = scan.report.valid_rows
             parse_s = time.perf_counter() - t0
-        out: dict[str, object] = {"bench": "admin_import", "rows": args.rows,
+        out: dict[str, object] = {"bench": "admin_import", "rows": args.rows, "settings": args.setting,
                                   "file_mb": round(path.stat().st_size / 1e6, 1),
                                   "parse_rows_per_s": round(n / parse_s)}
         for label, mode in (("first", "diff"), ("again", "diff"), ("full", "full")):
