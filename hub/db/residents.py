@@ -30,8 +30,10 @@ FIRST_RESIDENT_COLUMNS = (
 )
 FIRST_DIGEST_COLUMNS = ("municipality_code", "atena_no", "hmac")
 
-# Columns whose empty text is a value, not NULL (COPY's CSV reads an unquoted empty field as NULL).
-_NOT_NULL_TEXT = ("atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "address", "status")
+# What a binary COPY's data starts and ends with (signature, flags, header extension; a field count of -1);
+# the rows between them are hub.files.resident_copy's.
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_BINARY_TRAILER = b"\xff\xff"
 
 Route = Literal["new_tables", "insert", "upsert"]
 """How a file goes in (begin_import): COPY into the municipality's new tables (copy_first, attach_first);
@@ -67,12 +69,14 @@ def create_stage(conn: Conn) -> None:
 
 
 def copy_into_stage(conn: Conn, batches: Iterable[bytes]) -> None:
-    """COPY CSV batches (STAGE_COLUMNS, as hub.files.resident_copy writes them) into the staging table as
-    they come: the file is never held in memory, and the server takes one batch in while the caller reads the
-    next."""
+    """COPY batches of binary rows (STAGE_COLUMNS, as hub.files.resident_copy writes them) into the staging
+    table as they come: the file is never held in memory, and the server takes one batch in while the caller
+    reads the next."""
     with conn.cursor() as cur, cur.copy(_copy_statement("resident_stage")) as copy:
-        for text in batches:
-            copy.write(text)
+        copy.write(_BINARY_HEADER)
+        for rows in batches:
+            copy.write(rows)
+        copy.write(_BINARY_TRAILER)
 
 
 # The bulk statements of an import run with prepare=False: psycopg prepares a statement once a pooled
@@ -81,9 +85,10 @@ def copy_into_stage(conn: Conn, batches: Iterable[bytes]) -> None:
 
 
 def _copy_statement(table: str, columns: tuple[str, ...] = STAGE_COLUMNS) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL ({}))").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(sql.Identifier(c) for c in _NOT_NULL_TEXT if c in columns))
+    # Binary: the server neither parses CSV nor reads dates and numbers from text (COPY of 1,000,000 residents
+    # took 2.2-2.3 s against 3.0-3.6 s as CSV).
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
 
 
 def finish_stage(conn: Conn) -> None:
@@ -256,8 +261,8 @@ def partition_name(municipality_code: str, table: str = "residents") -> str:
 
 
 def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[bytes, bytes]]) -> int:
-    """COPY a municipality's first file into the bare tables begin_import opened ("new_tables"): CSV batches
-    of residents (FIRST_RESIDENT_COLUMNS) and of their digests (FIRST_DIGEST_COLUMNS), as
+    """COPY a municipality's first file into the bare tables begin_import opened ("new_tables"): batches of
+    binary rows of residents (FIRST_RESIDENT_COLUMNS) and of their digests (FIRST_DIGEST_COLUMNS), as
     hub.files.resident_copy writes them; the number of residents.
 
     The residents go in as they come. Their digests are held back until about _DIGEST_SEGMENT bytes of
@@ -276,17 +281,21 @@ def copy_first(conn: Conn, municipality_code: str, batches: Iterable[tuple[bytes
         while more:
             more, held_size = False, 0
             with cur.copy(residents_copy) as copy:
-                for residents_text, digests_text in remaining:
-                    copy.write(residents_text)
-                    held.append(digests_text)
-                    held_size += len(digests_text)
+                copy.write(_BINARY_HEADER)
+                for residents_rows, digests_rows in remaining:
+                    copy.write(residents_rows)
+                    held.append(digests_rows)
+                    held_size += len(digests_rows)
                     if held_size >= _DIGEST_SEGMENT:
                         more = True
                         break
+                copy.write(_BINARY_TRAILER)
             inserted += cur.rowcount
             with cur.copy(digests_copy) as copy:
-                for text in held:
-                    copy.write(text)
+                copy.write(_BINARY_HEADER)
+                for rows in held:
+                    copy.write(rows)
+                copy.write(_BINARY_TRAILER)
             held.clear()
     return inserted
 

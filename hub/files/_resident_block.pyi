@@ -24,7 +24,7 @@ class Reader:
         stage: bool,
         read_date: Callable[[str], int | None],
         read_kana: Callable[[str], tuple[str, str] | None],
-        read_movement: Callable[[str, str, int], tuple[str, str] | None],
+        read_movement: Callable[[str, str, int], tuple[str, int] | None],
     ) -> None: ...
     def read(
         self, text: str, first_line: int, width: int, order: tuple[int, ...], /

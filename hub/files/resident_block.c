@@ -1,5 +1,5 @@
 /* hub.files._resident_block: a block of a resident file (whole lines, no quote) read in one pass into the
- * CSV text that PostgreSQL's COPY takes, when every row of it is valid in the forms most files use.
+ * tuples of PostgreSQL's binary COPY format, when every row of it is valid in the forms most files use.
  *
  * This is the fast path of hub.files.resident_copy and nothing more: it answers None for any block it cannot
  * prove valid in every row, and the caller then reads that block row by row with hub.files.residents, which
@@ -281,23 +281,35 @@ static int32_t read_date(Field f) {
     return value;
 }
 
-/* Write the ISO text of an ordinal (the inverse of ordinal(), years 1-9999). */
-static void put_iso(Buffer *b, int32_t value) {
-    int32_t n = value - 1;
-    int n400 = n / 146097; n %= 146097;
-    int n100 = n / 36524; n %= 36524;
-    int n4 = n / 1461; n %= 1461;
-    int n1 = n / 365; n %= 365;
-    int year = n400 * 400 + n100 * 100 + n4 * 4 + n1 + 1;
-    if (n1 == 4 || n100 == 4) { year -= 1; n = 365; }
-    int leap = is_leap(year), month = 1;
-    while (month < 12 && n >= DAYS_BEFORE_MONTH[month + 1] + (month + 1 > 2 && leap)) month++;
-    int day = n - DAYS_BEFORE_MONTH[month] - (month > 2 && leap) + 1;
-    char text[10] = {(char)('0' + year / 1000), (char)('0' + year / 100 % 10), (char)('0' + year / 10 % 10),
-                     (char)('0' + year % 10), '-', (char)('0' + month / 10), (char)('0' + month % 10), '-',
-                     (char)('0' + day / 10), (char)('0' + day % 10)};
-    put(b, text, 10);
+/* ---- PostgreSQL's binary COPY tuples ------------------------------------------------------------------------------ */
+
+/* Days from 2000-01-01, as a binary date. */
+#define POSTGRES_EPOCH 730120
+
+static inline void put_int16(Buffer *b, int value) {
+    put_char(b, (char)((value >> 8) & 0xFF));
+    put_char(b, (char)(value & 0xFF));
 }
+
+static inline void put_int32(Buffer *b, int32_t value) {
+    uint32_t bits = (uint32_t)value;
+    put_char(b, (char)(bits >> 24));
+    put_char(b, (char)((bits >> 16) & 0xFF));
+    put_char(b, (char)((bits >> 8) & 0xFF));
+    put_char(b, (char)(bits & 0xFF));
+}
+
+static inline void put_text(Buffer *b, const char *text, Py_ssize_t size) {
+    put_int32(b, (int32_t)size);
+    put(b, text, (size_t)size);
+}
+
+static inline void put_date(Buffer *b, int32_t ordinal_value) {
+    put_int32(b, 4);
+    put_int32(b, ordinal_value - POSTGRES_EPOCH);
+}
+
+static inline void put_null(Buffer *b) { put_int32(b, -1); }
 
 /* ---- the reader ------------------------------------------------------------------------------------------------- */
 
@@ -310,7 +322,7 @@ typedef struct {
     int stage;
     PyObject *read_date;     /* text -> ordinal or None */
     PyObject *read_kana;     /* text -> (normal form, kana key) or None */
-    PyObject *read_movement; /* (異動区分, 異動日, birth ordinal) -> (status, ISO date or "") or None */
+    PyObject *read_movement; /* (異動区分, 異動日, birth ordinal) -> (status, ordinal of 異動日 or 0) or None */
 } Reader;
 
 /* The callbacks are usually bound methods of the object that holds this reader: a cycle for the collector. */
@@ -376,16 +388,11 @@ static int reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
 
 /* Answers of a row's checks: 1 valid, 0 not provably valid here (the block goes row by row), -1 a Python error. */
 
-/* A UTF-8 text from Python that may go into a field unquoted. */
-static int plain_text(PyObject *text, Field *out) {
+/* The UTF-8 of a str from Python; 0 if it is not a str. */
+static int utf8_text(PyObject *text, Field *out) {
     if (!PyUnicode_Check(text)) return 0;
     out->text = PyUnicode_AsUTF8AndSize(text, &out->size);
-    if (out->text == NULL) return -1;
-    for (Py_ssize_t i = 0; i < out->size; i++) {
-        char c = out->text[i];
-        if (c == ',' || c == '"' || c == '\n' || c == '\r') return 0;
-    }
-    return 1;
+    return out->text == NULL ? -1 : 1;
 }
 
 static PyObject *field_str(Field f) { return PyUnicode_DecodeUTF8(f.text, f.size, "strict"); }
@@ -447,8 +454,8 @@ static int read_kana(Reader *self, Field f, char *normal, Py_ssize_t *normal_siz
     }
     Field normal_text, key_text;
     int ok = PyTuple_Check(answer) && PyTuple_GET_SIZE(answer) == 2;
-    if (ok) ok = plain_text(PyTuple_GET_ITEM(answer, 0), &normal_text);
-    if (ok == 1) ok = plain_text(PyTuple_GET_ITEM(answer, 1), &key_text);
+    if (ok) ok = utf8_text(PyTuple_GET_ITEM(answer, 0), &normal_text);
+    if (ok == 1) ok = utf8_text(PyTuple_GET_ITEM(answer, 1), &key_text);
     if (ok == 1 && (normal_text.size > 4 * MAX_KANA_CHARS || key_text.size > 4 * MAX_KANA_CHARS)) ok = 0;
     if (ok == 1) {
         memcpy(normal, normal_text.text, (size_t)normal_text.size);
@@ -460,7 +467,7 @@ static int read_kana(Reader *self, Field f, char *normal, Py_ssize_t *normal_siz
     return ok;
 }
 
-/* The ordinal of a birth or movement date, asking Python for forms read_date does not know; 0 if none. */
+/* The ordinal of a birth date, asking Python for forms read_date does not know; 0 if none. */
 static int32_t date_of(Reader *self, Field f) {
     int32_t value = read_date(f);
     if (value) return value;
@@ -571,7 +578,8 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
     if (characters < 0 || characters > MAX_ADDRESS) return 0;
 
     /* 異動区分/異動日: both blank for most; the rest as hub.files.resident_copy reads them. */
-    Field status = {"active", 6}, status_date = {"", 0};
+    Field status = {"active", 6};
+    long moved_on = 0;
     PyObject *movement = NULL;
     if (c[C_MOVEMENT].size || c[C_MOVED].size) {
         PyObject *movement_text = field_str(c[C_MOVEMENT]);
@@ -582,61 +590,56 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
         Py_XDECREF(moved_text);
         if (movement == NULL) return -1;
         int ok = movement != Py_None && PyTuple_Check(movement) && PyTuple_GET_SIZE(movement) == 2;
-        if (ok) ok = plain_text(PyTuple_GET_ITEM(movement, 0), &status);
-        if (ok == 1) ok = plain_text(PyTuple_GET_ITEM(movement, 1), &status_date);
+        if (ok) ok = utf8_text(PyTuple_GET_ITEM(movement, 0), &status);
+        if (ok == 1) {
+            moved_on = PyLong_AsLong(PyTuple_GET_ITEM(movement, 1));
+            if (moved_on == -1 && PyErr_Occurred()) ok = -1;
+            else if (moved_on < 0 || moved_on > 3652059) ok = 0;
+        }
         if (ok != 1) {
             Py_DECREF(movement);
             return ok;
         }
     }
 
-    size_t size = 64 + (size_t)(self->code_size + addressee.size + voucher.size + name.size + normal_size +
-                                key_size + address.size + status.size + status_date.size) + 64 + 10 + 2;
+    /* The row as a tuple of PostgreSQL's binary COPY format: a field count, then each field's length (-1: NULL)
+     * and bytes. */
+    size_t size = 12 * 4 + 2 + 4 + (size_t)(self->code_size + addressee.size + voucher.size + name.size +
+                                            normal_size + key_size + address.size + status.size) + 64 + 3 * 4 + 2;
     if (buffer_reserve(rows, size) < 0 || buffer_reserve(digests, 128) < 0) {
         Py_XDECREF(movement);
         PyErr_NoMemory();
         return -1;
     }
+    put_int16(rows, self->stage ? 12 : 11);
     if (self->stage) {
-        char number[24];
-        int n = snprintf(number, sizeof number, "%ld,", line);
-        put(rows, number, (size_t)n);
+        put_int32(rows, 4);
+        put_int32(rows, (int32_t)line);
     } else {
-        put(rows, self->code, (size_t)self->code_size);
-        put_char(rows, ',');
+        put_text(rows, self->code, self->code_size);
     }
-    put(rows, addressee.text, (size_t)addressee.size);
-    put_char(rows, ',');
-    put(rows, voucher.text, 10);
-    put_char(rows, ',');
+    put_text(rows, addressee.text, addressee.size);
+    put_text(rows, voucher.text, 10);
     if (self->stage) {
-        if (my_number.size) put(rows, hex, 64);
-        put_char(rows, ',');
+        if (my_number.size) put_text(rows, hex, 64);
+        else put_null(rows);
     }
-    put(rows, name.text, (size_t)name.size);
-    put_char(rows, ',');
-    put(rows, normal, (size_t)normal_size);
-    put_char(rows, ',');
-    put(rows, key, (size_t)key_size);
-    put_char(rows, ',');
-    put_iso(rows, birth);
-    put_char(rows, ',');
-    put_char(rows, sex[0]);
-    put_char(rows, ',');
-    put(rows, address.text, (size_t)address.size);
-    put_char(rows, ',');
-    put(rows, status.text, (size_t)status.size);
-    put_char(rows, ',');
-    put(rows, status_date.text, (size_t)status_date.size);
-    put_char(rows, '\n');
+    put_text(rows, name.text, name.size);
+    put_text(rows, normal, normal_size);
+    put_text(rows, key, key_size);
+    put_date(rows, birth);
+    put_int32(rows, 2);
+    put_int16(rows, sex[0] - '0');
+    put_text(rows, address.text, address.size);
+    put_text(rows, status.text, status.size);
+    if (moved_on) put_date(rows, (int32_t)moved_on);
+    else put_null(rows);
     Py_XDECREF(movement);
     if (!self->stage && my_number.size) {
-        put(digests, self->code, (size_t)self->code_size);
-        put_char(digests, ',');
-        put(digests, addressee.text, (size_t)addressee.size);
-        put_char(digests, ',');
-        put(digests, hex, 64);
-        put_char(digests, '\n');
+        put_int16(digests, 3);
+        put_text(digests, self->code, self->code_size);
+        put_text(digests, addressee.text, addressee.size);
+        put_text(digests, hex, 64);
     }
     return 1;
 }

@@ -1,20 +1,18 @@
-"""A resident file read straight into the CSV text that PostgreSQL's COPY takes: for the staging table, or
-for a municipality's first import the rows of its new residents and digests tables.
+"""A resident file read straight into rows of PostgreSQL's binary COPY format: for the staging table, or for
+a municipality's first import the rows of its new residents and digests tables.
 
 Most blocks of a file hold no quote and only valid rows in the usual forms: such a block is read in one pass
 by the C reader of hub.files._resident_block (resident_block.c), which asks the Python here for the rarer
 forms of dates, kana and movements. Any block it does not prove valid in every row (a quote, a blank or
 short row, a value in a form that needs normalising, anything wrong) is read row by row by
-hub.files.residents instead, which reports what is wrong and where. Both write the same bytes (UTF-8), and
+hub.files.residents instead, which reports what is wrong and where. Both write the same bytes, and
 宛名番号/接種券番号 seen by either count as seen.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
-import re
+import struct
 import unicodedata
 from collections.abc import Iterator
 from typing import Final, TypeVar
@@ -41,8 +39,10 @@ COPY_COLUMNS: Final = (
     "line", "atena_no", "voucher_no", "my_number_hmac", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
     "address", "status", "status_date",
 )  # fmt: skip
-"""The columns of each CSV row, in order: ``my_number_hmac`` as hex, empty (NULL) when the file left it blank;
-``status`` "active", "moved_out" or "deceased" with ``status_date`` empty (NULL) for "active"."""
+"""The columns of each staged row, in order: ``my_number_hmac`` as hex, NULL when the file left it blank;
+``status`` "active", "moved_out" or "deceased" with ``status_date`` NULL for "active". Each row is a tuple
+of the binary COPY format (hub.db.residents writes the format's header and trailer around them): dates as
+dates, ``line`` an int4 and ``sex`` an int2, the rest text."""
 RESIDENT_COLUMNS: Final = (
     "municipality_code", "atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
     "address", "status", "status_date",
@@ -52,8 +52,6 @@ DIGEST_COLUMNS: Final = ("municipality_code", "atena_no", "hmac")
 """The columns of each my_number_hashes row of ``ResidentCopy.tables``, one per resident with a My Number."""
 
 _MEMO_SIZE: Final = 200_000
-# What may not go into a field of the fast path's CSV unquoted.
-_CSV_SPECIAL: Final = re.compile(r'[,"\r\n]')
 
 KeyT = TypeVar("KeyT", int, int | str)
 
@@ -94,28 +92,51 @@ _resident_block.configure(
 )
 
 
-def _rows_csv(rows: list[Resident]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(
-        (r.line, r.addressee_no, r.voucher_no, r.my_number_hmac.hex() if r.my_number_hmac else None, r.name,
-         r.name_kana, r.kana_key, r.birth_date, r.sex, r.address, r.movement or "active", r.moved_on)
-        for r in rows
-    )  # fmt: skip
-    return buf.getvalue().encode()
+_COUNT: Final = struct.Struct("!h")
+_LENGTH: Final = struct.Struct("!i")
+_NULL: Final = _LENGTH.pack(-1)
+_INT4: Final = struct.Struct("!ii")  # length 4, value
+_SEX: Final = struct.Struct("!ih")  # length 2, value
+_POSTGRES_EPOCH: Final = datetime.date(2000, 1, 1).toordinal()
+_STAGE_FIELDS: Final = _COUNT.pack(len(COPY_COLUMNS))
+_RESIDENT_FIELDS: Final = _COUNT.pack(len(RESIDENT_COLUMNS))
+_DIGEST_FIELDS: Final = _COUNT.pack(len(DIGEST_COLUMNS))
 
 
-def _rows_tables_csv(municipality_code: str, rows: list[Resident]) -> tuple[bytes, bytes]:
-    residents = io.StringIO()
-    csv.writer(residents, lineterminator="\n").writerows(
-        (municipality_code, r.addressee_no, r.voucher_no, r.name, r.name_kana, r.kana_key, r.birth_date, r.sex,
-         r.address, r.movement or "active", r.moved_on)
+def _text(value: str) -> bytes:
+    data = value.encode()
+    return _LENGTH.pack(len(data)) + data
+
+
+def _date(value: datetime.date | None) -> bytes:
+    return _NULL if value is None else _INT4.pack(4, value.toordinal() - _POSTGRES_EPOCH)
+
+
+def _resident_fields(r: Resident) -> bytes:
+    """The fields from name to status_date, which the staged rows and the residents rows share."""
+    return b"".join((_text(r.name), _text(r.name_kana), _text(r.kana_key), _date(r.birth_date), _SEX.pack(2, r.sex),
+                     _text(r.address), _text(r.movement or "active"), _date(r.moved_on)))
+
+
+def _rows_copy(rows: list[Resident]) -> bytes:
+    return b"".join(
+        b"".join((_STAGE_FIELDS, _INT4.pack(4, r.line), _text(r.addressee_no), _text(r.voucher_no),
+                  _text(r.my_number_hmac.hex()) if r.my_number_hmac else _NULL, _resident_fields(r)))
         for r in rows
-    )  # fmt: skip
-    digests = io.StringIO()
-    csv.writer(digests, lineterminator="\n").writerows(
-        (municipality_code, r.addressee_no, r.my_number_hmac.hex()) for r in rows if r.my_number_hmac
     )
-    return residents.getvalue().encode(), digests.getvalue().encode()
+
+
+def _rows_tables_copy(municipality_code: str, rows: list[Resident]) -> tuple[bytes, bytes]:
+    code = _text(municipality_code)
+    residents = b"".join(
+        b"".join((_RESIDENT_FIELDS, code, _text(r.addressee_no), _text(r.voucher_no), _resident_fields(r)))
+        for r in rows
+    )
+    digests = b"".join(
+        b"".join((_DIGEST_FIELDS, code, _text(r.addressee_no), _text(r.my_number_hmac.hex())))
+        for r in rows if r.my_number_hmac
+    )
+    return residents, digests
 
 
 def _new_keys(seen: dict[KeyT, int], keys: list[KeyT], first_line: int) -> dict[KeyT, int] | None:
@@ -150,26 +171,24 @@ class _RarerForms:
 
     def kana(self, text: str) -> tuple[str, str] | None:
         """氏名カナ as ResidentRow reads it (normal form, kana key), for kana the C tables do not cover; None if
-        ResidentRow would refuse it or it cannot go into the CSV unquoted."""
+        ResidentRow would refuse it."""
         known = self._kanas
         if text in known:
             return known[text]
         kana = nfkc(text).strip()
         answer = None
         if kana and len(kana) <= MAX_NAME_LENGTH and not has_control_character(kana) and not has_ideograph(kana):
-            key = fold_kana(kana)
-            if not _CSV_SPECIAL.search(kana + key):
-                answer = kana, key
+            answer = kana, fold_kana(kana)
         if len(known) < _MEMO_SIZE:
             known[text] = answer
         return answer
 
-    def movement(self, movement_text: str, moved_text: str, birth: int) -> tuple[str, str] | None:
-        """(status, ISO date or "") of a valid 異動区分 and 異動日, None if they are not."""
+    def movement(self, movement_text: str, moved_text: str, birth: int) -> tuple[str, int] | None:
+        """(status, ordinal of 異動日 or 0) of a valid 異動区分 and 異動日, None if they are not."""
         movement_text = code_text(movement_text)
         moved_text = moved_text.strip()
         if not movement_text and not moved_text:
-            return "active", ""  # spaces only
+            return "active", 0  # spaces only
         movement = MOVEMENTS.get(movement_text)
         if movement is None or not moved_text:
             return None
@@ -181,7 +200,7 @@ class _RarerForms:
             return None
         if movement == "deceased" and moved_on > self._today:
             return None
-        return movement, moved_on.isoformat()
+        return movement, moved_on.toordinal()
 
 
 class _ResidentBlocks:
@@ -234,14 +253,14 @@ class ResidentCopy:
 
     def __iter__(self) -> Iterator[bytes]:
         if self._hasher is None:
-            return self._scan.batches(_rows_csv)
+            return self._scan.batches(_rows_copy)
         read_block = _ResidentBlocks(self._rules, self._hasher, stage=True)
 
-        def stage_csv(text: str, first_line: int, width: int, order: tuple[int, ...], /) -> bytes | None:
+        def stage_copy(text: str, first_line: int, width: int, order: tuple[int, ...], /) -> bytes | None:
             answer = read_block(text, first_line, width, order)
             return None if answer is None else answer[0]  # the stage writes no digests apart
 
-        return self._scan.batches(_rows_csv, stage_csv)
+        return self._scan.batches(_rows_copy, stage_copy)
 
     def tables(self) -> Iterator[tuple[bytes, bytes]]:
         """The valid rows a block at a time as the COPY text of new residents (RESIDENT_COLUMNS) and of their
@@ -249,12 +268,12 @@ class ResidentCopy:
         stages, without their lines."""
         code = self._rules.municipality_code
 
-        def rows_csv(rows: list[Resident]) -> tuple[bytes, bytes]:
-            return _rows_tables_csv(code, rows)
+        def rows_copy(rows: list[Resident]) -> tuple[bytes, bytes]:
+            return _rows_tables_copy(code, rows)
 
         if self._hasher is None:
-            return self._scan.batches(rows_csv)
-        return self._scan.batches(rows_csv, _ResidentBlocks(self._rules, self._hasher, stage=False))
+            return self._scan.batches(rows_copy)
+        return self._scan.batches(rows_copy, _ResidentBlocks(self._rules, self._hasher, stage=False))
 
     @property
     def report(self) -> ImportReport:
