@@ -7,7 +7,7 @@ throwaway PostgreSQL on this machine; prints one JSON line. Run from the reposit
 Three imports of the same generated CP932 file of 横浜市 residents into a freshly migrated database:
 `first` (all rows new), `again` (same file, nothing changes), `full` (same file in full mode). rows_per_s
 is rows / wall time of the whole import transaction including commit. parse_rows_per_s is the parser
-alone on the same file (file bytes to the COPY text), for comparison (the limit of this pipeline in one
+alone on the same file (file bytes to the COPY rows), for comparison (the limit of this pipeline in one
 process). ``--setting`` adds a line to the throwaway server's postgresql.conf (the tests' settings
 otherwise), to see what a hub's own settings do for large files.
 """

@@ -242,9 +242,9 @@ class _ResidentBlocks:
 
 
 class ResidentCopy:
-    """One pass over a resident file: iterate for the COPY text of its valid rows (COPY_COLUMNS, one text per
-    block of the file), or call ``tables`` instead, then read ``report``. As with TableScan, the caller must
-    apply nothing unless ``report.ok`` once the iteration has finished."""
+    """One pass over a resident file: iterate for its valid rows as binary COPY rows (COPY_COLUMNS, one bytes
+    per block of the file), or call ``tables`` instead, then read ``report``. As with TableScan, the caller
+    must apply nothing unless ``report.ok`` once the iteration has finished."""
 
     def __init__(self, scan: TableScan[Resident], rules: ResidentRow, hasher: MyNumberHasher, *, by_row: bool) -> None:
         self._scan = scan
@@ -263,8 +263,8 @@ class ResidentCopy:
         return self._scan.batches(_rows_copy, stage_copy)
 
     def tables(self) -> Iterator[tuple[bytes, bytes]]:
-        """The valid rows a block at a time as the COPY text of new residents (RESIDENT_COLUMNS) and of their
-        digests (DIGEST_COLUMNS, empty when no row of the block has a My Number): the rows COPY_COLUMNS
+        """The valid rows a block at a time as binary COPY rows of new residents (RESIDENT_COLUMNS) and of
+        their digests (DIGEST_COLUMNS, empty when no row of the block has a My Number): the rows COPY_COLUMNS
         stages, without their lines."""
         code = self._rules.municipality_code
 
@@ -298,7 +298,7 @@ def scan_resident_copy(
     chunk_size: int = CHUNK_SIZE,
     by_row: bool = False,
 ) -> ResidentCopy:
-    """Read a resident file lazily into COPY text; the arguments and errors are those of scan_residents.
+    """Read a resident file lazily into binary COPY rows; the arguments and errors are those of scan_residents.
 
     ``by_row`` reads every row one by one (the text, the report and the errors are the same, only slower).
     """
