@@ -38,7 +38,7 @@ venv: $(VENV)/.installed
 
 # The locked versions first (hash-checked), then the project itself, which builds its C extension in place;
 # the last line only adds what pyproject.toml gained since the lock was made (run `make lock` to pin it too).
-$(VENV)/.installed: pyproject.toml setup.py hub/files/resident_block.c $(LOCK)
+$(VENV)/.installed: pyproject.toml hub/files/resident_block.c $(LOCK)
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
