@@ -6,7 +6,9 @@ throwaway PostgreSQL on this machine; prints one JSON line. Run from the reposit
 
 Three imports of the same generated CP932 file of 横浜市 residents into a freshly migrated database:
 `first` (all rows new), `again` (same file, nothing changes), `full` (same file in full mode). rows_per_s
-is rows / wall time of the whole import transaction including commit. parse_rows_per_s is the parser
+is rows / wall time of the whole import transaction including commit. database_alone is a first import of
+the same rows into a second database with the file already read (COPY, indexes, commit): the floor of
+`first` whatever the parser does. parse_rows_per_s is the parser
 alone on the same file (file bytes to the COPY rows), for comparison (the limit of this pipeline in one
 process). ``--setting`` adds a line to the throwaway server's postgresql.conf (the tests' settings
 otherwise), to see what a hub's own settings do for large files.
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.import_parse import generate
 from hub.api.services.residents import import_residents
+from hub.db import residents as residents_db
 from hub.db.connect import connect
 from hub.db.migrate import migrate
 from hub.db.scoped import Scope, scoped
@@ -50,6 +53,20 @@ def timed_import(dsn: str, path: Path, secret: bytes, mode: str) -> tuple[float,
         raise SystemExit(f"import failed: {result.errors[:5]}")
     return elapsed, {"inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
                      "flagged": result.flagged_missing}
+
+
+def timed_database_alone(dsn: str, path: Path, secret: bytes) -> float:
+    """A first import with the file already read into memory: what the database takes for the same rows
+    (COPY, the indexes, the commit), the floor of a first import whatever the parser does."""
+    with path.open("rb") as f:
+        batches = list(scan_resident_copy(f, municipality_code=CODE, today=dt.date(2021, 6, 1),
+                                          hash_my_number=MyNumberHasher(secret)).tables())
+    started = time.perf_counter()
+    with connect(dsn, "vrs_api") as conn, scoped(conn, Scope.municipality(CODE)), conn.transaction():
+        if residents_db.begin_import(conn, CODE) != "new_tables":
+            raise SystemExit("the database-only import found residents already")
+        residents_db.attach_first(conn, CODE, residents_db.copy_first(conn, CODE, batches))
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -87,6 +104,12 @@ def main() -> None:
             out[f"{label}_rows_per_s"] = round(args.rows / elapsed)
             out[f"{label}_s"] = round(elapsed, 2)
             out[f"{label}_counts"] = counts
+        alone_dsn = cluster.create_database("alone")
+        with connect(alone_dsn, None) as conn:
+            migrate(conn)
+        elapsed = timed_database_alone(alone_dsn, path, secret)
+        out["database_alone_rows_per_s"] = round(args.rows / elapsed)
+        out["database_alone_s"] = round(elapsed, 2)
         out["target_rows_per_s"] = 100_000
         print(json.dumps(out, ensure_ascii=False))
     finally:
