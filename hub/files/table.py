@@ -11,6 +11,7 @@ import csv
 import io
 import itertools
 import operator
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, Generic, Protocol, TypeVar
 
@@ -294,7 +295,16 @@ class TableScan(Generic[RowT]):
         a run of rows it decides at once, else ``write`` of the rows read one by one (never of none)."""
         if self._lines is not None:
             raise ImportSetupError("a file can be read only once per scan")
-        lines = self._lines = TextLines(self._stream, chunk_size=self._chunk_size, on_chunk=self._on_chunk)
+        # The lines hold the progress callback only weakly: a bound method would make a cycle that keeps this
+        # scan, and the row rules' keys of every row of the file, alive until a full garbage collection.
+        on_chunk = weakref.WeakMethod(self._on_chunk)
+
+        def chunk_read(bytes_read: int) -> None:
+            method = on_chunk()
+            if method is not None:
+                method(bytes_read)
+
+        lines = self._lines = TextLines(self._stream, chunk_size=self._chunk_size, on_chunk=chunk_read)
         blocks = _Blocks(lines.blocks())
         first_block = blocks.next()
         if first_block is None:
