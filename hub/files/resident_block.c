@@ -21,6 +21,7 @@
 #define MAX_NAME 100
 #define MAX_ADDRESS 200
 #define MAX_KANA_CHARS 512
+#define MAX_WIDTH 64
 
 enum { C_CODE, C_ADDRESSEE, C_VOUCHER, C_MY_NUMBER, C_NAME, C_KANA, C_BIRTH, C_SEX, C_ADDRESS, C_MOVEMENT, C_MOVED };
 
@@ -649,10 +650,11 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
     long first_line;
     int width;
     if (!PyArg_ParseTuple(args, "UliO!", &text, &first_line, &width, &PyTuple_Type, &order_tuple)) return NULL;
-    if (PyTuple_GET_SIZE(order_tuple) != FIELDS || width < FIELDS || width > 64) {
-        PyErr_SetString(PyExc_ValueError, "order names the 11 columns of a header of at most 64");
+    if (PyTuple_GET_SIZE(order_tuple) != FIELDS || width < FIELDS) {
+        PyErr_SetString(PyExc_ValueError, "order names the 11 columns of the header");
         return NULL;
     }
+    if (width > MAX_WIDTH) Py_RETURN_NONE; /* a header with that many columns of its own: read row by row */
     int order[FIELDS];
     for (int i = 0; i < FIELDS; i++) {
         order[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(order_tuple, i));
@@ -681,7 +683,7 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
         const char *next = line_end ? line_end + 1 : end;
         if (line_end == NULL) line_end = end;
         else if (line_end > p && line_end[-1] == '\r') line_end--;
-        Field fields[64];
+        Field fields[MAX_WIDTH];
         int count = 0;
         const char *start = p;
         for (const char *q = p; q < line_end; q++) {

@@ -30,7 +30,7 @@ from hub.files.resident_copy import (
     scan_resident_copy,
 )
 from hub.files.residents import Resident, resident_rules
-from hub.files.table import ErrorSink, ProgressCallback
+from hub.files.table import ErrorSink, ImportReport, ProgressCallback
 from protocol.check_digits import my_number_check_digit
 from tests.hub.test_files_import import CODE, RESIDENT_HEADER, SECRET, TODAY
 
@@ -300,6 +300,25 @@ def test_a_repeat_across_blocks_and_ways_of_reading_is_reported_on_its_line() ->
         "line 251, 接種券番号: 0000000004 is also on line 5",
         "line 303, 接種券番号: 0000000200 is also on line 201",
     ]
+
+
+@pytest.mark.parametrize("extra", [1, 60, 100])
+def test_columns_of_the_clerks_own_are_ignored_however_many_and_wherever_they_stand(extra: int) -> None:
+    # Reordered, with columns of an old system's own before and after: the C reader takes headers of up to 64
+    # columns, wider ones are read row by row; both give the same rows.
+    names = [f"備考{n}" for n in range(extra)]
+    header = ",".join([names[0], *reversed(COLUMNS), *names[1:]])
+    lines = [header]
+    for line in valid_rows(500).decode("cp932").split("\r\n")[:-1]:
+        fields = line.split(",")
+        lines.append(",".join(["x", *reversed(fields), *["y"] * (extra - 1)]))
+    data = "\r\n".join(lines).encode("cp932")
+    fast, by_row = outcome(data, by_row=False, chunk_size=8192), outcome(data, by_row=True, chunk_size=8192)
+    assert fast == by_row
+    report = fast[1]
+    assert isinstance(report, ImportReport) and report.ok and report.valid_rows == 500
+    assert report.ignored_columns == names
+    assert copy_rows(copy_text(valid_file(500), by_row=True)[0], COPY_COLUMNS) == copy_rows(fast[0], COPY_COLUMNS)
 
 
 @pytest.mark.parametrize("by_row", [False, True])
