@@ -31,6 +31,7 @@ from hub.files.resident_copy import (
 )
 from hub.files.residents import Resident, resident_rules
 from hub.files.table import ErrorSink, ImportReport, ProgressCallback
+from hub.keys import my_number_hmac
 from protocol.check_digits import my_number_check_digit
 from tests.hub.test_files_import import CODE, RESIDENT_HEADER, SECRET, TODAY
 
@@ -496,6 +497,8 @@ def test_the_hub_secrets_hmac_is_hmac_sha256() -> None:
         hasher = MyNumberHasher(secret[:size])
         for number in ("123456789018", "000000000000"):
             assert hasher(number) == hmac.new(secret[:size], number.encode(), hashlib.sha256).digest()
+            # What an import stores is what a move-in inquiry by My Number looks for.
+            assert hasher(number).hex() == my_number_hmac(secret[:size], number)
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2])
