@@ -1,6 +1,6 @@
 """A resident always names a municipality that exists, and a municipality named by residents never goes away:
 checked per statement by triggers (migration 0062) instead of a per-row foreign key; voucher numbers and My
-Number digests keep their exact form under the cheaper checks of migration 0063; a digest needs its resident
+Number digests keep their exact form under the cheaper checks of migrations 0063 and 0067; a digest needs its resident
 (a statement trigger of migration 0064 instead of the foreign key). Proven on the server."""
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def test_a_municipality_can_be_neither_deleted_nor_renumbered(hub_db: str) -> No
                             ).fetchone() == (1,)
 
 
-@pytest.mark.parametrize("digest", ["A" * 64, "a" * 63, "a" * 65, "g" + "a" * 63, "a" * 63 + "\n", "０" * 64, ""])
+# "é" + 62 letters is 64 bytes but 63 characters: the size test alone would let it through.
+@pytest.mark.parametrize("digest", ["A" * 64, "a" * 63, "a" * 65, "g" + "a" * 63, "a" * 63 + "\n", "０" * 64, "",
+                                    "é" + "a" * 62, "あ" + "a" * 61])
 def test_a_my_number_digest_is_exactly_64_lowercase_hex_digits(hub_db: str, digest: str) -> None:
     with psycopg.connect(hub_db, autocommit=True) as conn:
         _insert(conn, CODE)
@@ -70,7 +72,8 @@ def test_a_my_number_digest_is_exactly_64_lowercase_hex_digits(hub_db: str, dige
         conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, "0123456789abcdef" * 4))
 
 
-@pytest.mark.parametrize("voucher", ["123456789", "12345678901", "12345678x0", "１２３４５６７８９０", "123456789\n"])
+@pytest.mark.parametrize("voucher", ["123456789", "12345678901", "12345678x0", "１２３４５６７８９０", "123456789\n",
+                                     "1234567８", "12345678é"])
 def test_a_resident_voucher_number_is_exactly_ten_ascii_digits(hub_db: str, voucher: str) -> None:
     with psycopg.connect(hub_db, autocommit=True) as conn:
         with pytest.raises(errors.CheckViolation, match="residents_voucher_no_check"):
@@ -78,6 +81,22 @@ def test_a_resident_voucher_number_is_exactly_ten_ascii_digits(hub_db: str, vouc
                          " 'person')", (CODE, voucher))
         conn.execute("INSERT INTO residents (municipality_code, atena_no, voucher_no, name) VALUES (%s, 'A1', %s,"
                      " 'person'), (%s, 'A2', NULL, 'person')", (CODE, "0123456789", CODE))
+
+
+@pytest.mark.parametrize(("atena_no", "ok"), [
+    ("", False), ("1", True), ("A" * 32, True), ("A" * 33, False),
+    # Counted in characters, not bytes: 32 kana are 96 bytes.
+    ("あ" * 32, True), ("あ" * 33, False), ("a" * 31 + "あ", True), ("a" * 32 + "あ", False),
+])
+def test_a_resident_addressee_number_has_1_to_32_characters(hub_db: str, atena_no: str, ok: bool) -> None:
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        insert = "INSERT INTO residents (municipality_code, atena_no, name) VALUES (%s, %s, 'person')"
+        if ok:
+            conn.execute(insert, (CODE, atena_no))
+            assert conn.execute("SELECT atena_no FROM residents").fetchall() == [(atena_no,)]
+        else:
+            with pytest.raises(errors.CheckViolation, match="residents_atena_no_check"):
+                conn.execute(insert, (CODE, atena_no))
 
 
 def test_a_digest_needs_its_resident_and_follows_it(hub_db: str) -> None:
