@@ -2,10 +2,10 @@
 the normalised kana name and the birth date, listed in kana order.
 
 Names are compared and ordered by their bytes (``COLLATE "C"``), whatever the database's collation: then
-the residents whose kana starts with a prefix form one range of the index ``residents_kana_c`` (migration
-0061), bounded on both sides with operators PostgreSQL may use under row-level security (``LIKE`` is not
-leakproof, so it cannot bound an index scan there), and a page of hits is read in index order, never
-sorted out of the whole municipality.
+the residents whose kana starts with a prefix form one range of the kana index (migration 0061; since 0068
+each partition's own, ``residents_<code>_kana_c``), bounded on both sides with operators PostgreSQL may use
+under row-level security (``LIKE`` is not leakproof, so it cannot bound an index scan there), and a page of
+hits is read in index order, never sorted out of the whole municipality.
 
 Residents are partitioned by municipality (migration 0064): on a partition the policy's tests of the scope
 name no column and run once per statement, so the planner estimates the range from the index alone and

@@ -14,6 +14,7 @@ from psycopg import errors
 
 from hub.api.services.residents import ResidentImportResult, import_residents
 from hub.db.connect import connect
+from hub.db.migrate import migrate
 from hub.db.scoped import Scope, scoped
 from hub.keys import my_number_hmac
 from tests.hub.api.files import resident_csv, resident_line
@@ -208,3 +209,33 @@ def test_a_table_left_unattached_refuses_the_municipalitys_import_instead_of_hid
         _import(hub_db, A, _lines(A, 3))
     with psycopg.connect(hub_db) as conn:
         assert conn.execute("SELECT count(*) FROM residents").fetchone() == (0,)
+
+
+def _kana_indexes(dsn: str) -> dict[str, str]:
+    """The kana indexes on residents and its partitions: name -> definition."""
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute(
+            "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
+            " WHERE x.indrelid IN (SELECT 'residents'::regclass UNION SELECT inhrelid FROM pg_inherits"
+            "  WHERE inhparent = 'residents'::regclass) AND c.relname LIKE '%%kana_c' ORDER BY 1").fetchall())
+
+
+def test_a_partition_made_before_migration_0068_gets_its_own_kana_index(hub_db: str) -> None:
+    assert _import(hub_db, A, _lines(A, 30)).applied
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO residents (municipality_code, atena_no, name, name_kana_norm)"
+                     " VALUES (%s, 'B1', 'b', 'オオサカ')", (B,))
+        # The indexes as migration 0064 left them: one on the parent, the same on every partition.
+        conn.execute(f"DROP INDEX residents_{A}_kana_c, residents_default_kana_c")
+        conn.execute('CREATE INDEX residents_kana_c ON residents (municipality_code, (name_kana_norm COLLATE "C"),'
+                     " atena_no)")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 68")
+        assert migrate(conn) == ["0068_resident_kana_index_per_partition.sql"]
+    assert _kana_indexes(hub_db) == {
+        f"residents_{A}_kana_c": f"CREATE INDEX residents_{A}_kana_c ON public.residents_{A} USING btree"
+                                 ' (name_kana_norm COLLATE "C", atena_no)',
+        "residents_default_kana_c": "CREATE INDEX residents_default_kana_c ON public.residents_default USING btree"
+                                    ' (municipality_code, name_kana_norm COLLATE "C", atena_no)'}
+    # A later municipality's first file builds its own the same way.
+    assert _import(hub_db, "011002", _lines("011002", 5)).applied
+    assert _kana_indexes(hub_db)["residents_011002_kana_c"].endswith(' (name_kana_norm COLLATE "C", atena_no)')
