@@ -74,7 +74,7 @@ def _chunks(n: int, codes: list[str], secret: bytes) -> Iterator[tuple[bytes, by
         p = Person(i, codes)
         res.append(f"{p.code}\t{p.atena}\t{p.voucher}\t住民 {i}\t{p.kana}\t{kana_key(p.kana)}\t{p.birth}\t{p.sex}\n")
         digest = hmac.new(secret, p.my_number.encode("ascii"), hashlib.sha256).hexdigest()
-        mn.append(f"{p.code}\t{p.atena}\t{digest}\n")
+        mn.append(f"{p.code}\t{p.atena}\t\\\\x{digest}\n")  # bytea in COPY's text format: \x and hex
         rid = f"{i:032x}"
         vac.append(f"{p.code}\t{p.voucher}\t1\t{rid}\tvaccinated\t2021-06-01\tv-bench\tpfizer\tFA{i % 9999:04d}"
                    f"\t医師\tqr\t2021-06-01 09:00:00+09\t{p.atena}\n")
@@ -141,7 +141,7 @@ def main() -> None:
                     p = Person(rnd.randrange(args.residents), codes)
                     asking = codes[(codes.index(p.code) + 1) % len(codes)]
                     fields: dict[str, Any] = (
-                        {"my_number_hmac": hmac.new(secret, p.my_number.encode(), hashlib.sha256).hexdigest()}
+                        {"my_number_hmac": hmac.new(secret, p.my_number.encode(), hashlib.sha256).digest()}
                         if method == "my_number" else
                         {"name_kana_norm": kana_key(p.kana), "birth_date": p.birth, "sex": p.sex})
                     q = moves.NewInquiry(from_municipality_code=p.code, method=method,

@@ -102,6 +102,6 @@ def load_secret(path: Path) -> bytes:
     return secret
 
 
-def my_number_hmac(secret: bytes, my_number: str) -> str:
-    """HMAC-SHA256 of a My Number under the hub secret, as 64 hex digits: the only form ever stored."""
-    return hmac.new(secret, my_number.encode("ascii"), hashlib.sha256).hexdigest()
+def my_number_hmac(secret: bytes, my_number: str) -> bytes:
+    """HMAC-SHA256 of a My Number under the hub secret (32 bytes): the only form ever stored."""
+    return hmac.new(secret, my_number.encode("ascii"), hashlib.sha256).digest()

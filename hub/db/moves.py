@@ -37,7 +37,7 @@ class NewInquiry(msgspec.Struct, frozen=True, kw_only=True):
 
     from_municipality_code: str
     method: Literal["my_number", "three_items"]
-    my_number_hmac: str | None = None
+    my_number_hmac: bytes | None = None
     name_kana_norm: str | None = None
     birth_date: dt.date | None = None
     sex: int | None = None

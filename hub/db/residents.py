@@ -62,7 +62,7 @@ def create_stage(conn: Conn) -> None:
     """A temporary staging table, dropped at the end of the transaction."""
     conn.execute(
         "CREATE TEMP TABLE resident_stage (line integer NOT NULL, atena_no text NOT NULL, voucher_no text NOT NULL,"
-        " my_number_hmac text, name text NOT NULL, name_kana text NOT NULL, name_kana_norm text NOT NULL,"
+        " my_number_hmac bytea, name text NOT NULL, name_kana text NOT NULL, name_kana_norm text NOT NULL,"
         " birth_date date NOT NULL, sex smallint NOT NULL, address text NOT NULL, status text NOT NULL,"
         " status_date date) ON COMMIT DROP"
     )

@@ -530,9 +530,9 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
     Py_DECREF(voucher_key);
     if (failed) return -1;
 
-    /* 個人番号: blank, or 12 ASCII digits with their check digit; kept only as its HMAC in hex. */
+    /* 個人番号: blank, or 12 ASCII digits with their check digit; kept only as its HMAC (32 bytes). */
     Field my_number = c[C_MY_NUMBER];
-    char hex[64];
+    uint8_t digest[32];
     if (my_number.size) {
         if (my_number.size != 12 || !all_digits(my_number)) return 0;
         static const int weights[11] = {6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2};
@@ -540,13 +540,7 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
         for (int i = 0; i < 11; i++) total += weights[i] * (my_number.text[i] - '0');
         int remainder = total % 11, check = remainder <= 1 ? 0 : 11 - remainder;
         if (my_number.text[11] - '0' != check) return 0;
-        uint8_t digest[32];
         hmac_digest(self->inner, self->outer, (const uint8_t *)my_number.text, 12, digest);
-        static const char HEX[] = "0123456789abcdef";
-        for (int i = 0; i < 32; i++) {
-            hex[2 * i] = HEX[digest[i] >> 4];
-            hex[2 * i + 1] = HEX[digest[i] & 15];
-        }
     }
 
     /* 氏名: as written without surrounding spaces; 1-100 characters, no control character. */
@@ -606,7 +600,7 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
     /* The row as a tuple of PostgreSQL's binary COPY format: a field count, then each field's length (-1: NULL)
      * and bytes. */
     size_t size = 12 * 4 + 2 + 4 + (size_t)(self->code_size + addressee.size + voucher.size + name.size +
-                                            normal_size + key_size + address.size + status.size) + 64 + 3 * 4 + 2;
+                                            normal_size + key_size + address.size + status.size) + 32 + 3 * 4 + 2;
     if (buffer_reserve(rows, size) < 0 || buffer_reserve(digests, 128) < 0) {
         Py_XDECREF(movement);
         PyErr_NoMemory();
@@ -622,7 +616,7 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
     put_text(rows, addressee.text, addressee.size);
     put_text(rows, voucher.text, 10);
     if (self->stage) {
-        if (my_number.size) put_text(rows, hex, 64);
+        if (my_number.size) put_text(rows, (const char *)digest, 32);
         else put_null(rows);
     }
     put_text(rows, name.text, name.size);
@@ -640,7 +634,7 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
         put_int16(digests, 3);
         put_text(digests, self->code, self->code_size);
         put_text(digests, addressee.text, addressee.size);
-        put_text(digests, hex, 64);
+        put_text(digests, (const char *)digest, 32);
     }
     return 1;
 }

@@ -39,10 +39,10 @@ COPY_COLUMNS: Final = (
     "line", "atena_no", "voucher_no", "my_number_hmac", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
     "address", "status", "status_date",
 )  # fmt: skip
-"""The columns of each staged row, in order: ``my_number_hmac`` as hex, NULL when the file left it blank;
+"""The columns of each staged row, in order: ``my_number_hmac`` the digest's 32 bytes, NULL when the file left it blank;
 ``status`` "active", "moved_out" or "deceased" with ``status_date`` NULL for "active". Each row is a tuple
 of the binary COPY format (hub.db.residents writes the format's header and trailer around them): dates as
-dates, ``line`` an int4 and ``sex`` an int2, the rest text."""
+dates, ``line`` an int4 and ``sex`` an int2, the digest a bytea, the rest text."""
 RESIDENT_COLUMNS: Final = (
     "municipality_code", "atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
     "address", "status", "status_date",
@@ -108,6 +108,10 @@ def _text(value: str) -> bytes:
     return _LENGTH.pack(len(data)) + data
 
 
+def _bytes(value: bytes) -> bytes:
+    return _LENGTH.pack(len(value)) + value
+
+
 def _date(value: datetime.date | None) -> bytes:
     return _NULL if value is None else _INT4.pack(4, value.toordinal() - _POSTGRES_EPOCH)
 
@@ -121,7 +125,7 @@ def _resident_fields(r: Resident) -> bytes:
 def _rows_copy(rows: list[Resident]) -> bytes:
     return b"".join(
         b"".join((_STAGE_FIELDS, _INT4.pack(4, r.line), _text(r.addressee_no), _text(r.voucher_no),
-                  _text(r.my_number_hmac.hex()) if r.my_number_hmac else _NULL, _resident_fields(r)))
+                  _bytes(r.my_number_hmac) if r.my_number_hmac else _NULL, _resident_fields(r)))
         for r in rows
     )
 
@@ -133,7 +137,7 @@ def _rows_tables_copy(municipality_code: str, rows: list[Resident]) -> tuple[byt
         for r in rows
     )
     digests = b"".join(
-        b"".join((_DIGEST_FIELDS, code, _text(r.addressee_no), _text(r.my_number_hmac.hex())))
+        b"".join((_DIGEST_FIELDS, code, _text(r.addressee_no), _bytes(r.my_number_hmac)))
         for r in rows if r.my_number_hmac
     )
     return residents, digests

@@ -24,7 +24,7 @@ def _seed(dsn: str) -> None:
                 "INSERT INTO residents (municipality_code, atena_no, voucher_no, name) VALUES (%s, %s, %s, %s)",
                 (muni, f"atena-{n}", n * 10, f"person {n}"),
             )
-            conn.execute("INSERT INTO my_number_hashes VALUES (%s, %s, %s)", (muni, f"atena-{n}", n * 64))
+            conn.execute("INSERT INTO my_number_hashes VALUES (%s, %s, %s)", (muni, f"atena-{n}", n.encode() * 32))
             for venue in ("v-a", "v-b"):
                 # A's resident vaccinated at B's venue and the other way round (Q6): both venues see both.
                 dose = 1 if venue == "v-a" else 2

@@ -174,7 +174,7 @@ def test_the_path_stays_narrow(hub_db: str, moved_person: Station, api: Any, sec
         api.execute("INSERT INTO transfer_inquiries (municipality_code, inquiry_id, from_municipality_code, method,"
                     " my_number_hmac, consent_at, consent_given_by, consent_taken_by, asked_by)"
                     " VALUES (%s, gen_random_uuid(), %s, 'my_number', %s, now(), '本人', 'x', 'x')",
-                    (NEW, OLD, "0" * 64))
+                    (NEW, OLD, bytes(32)))
     assert audit_rows(hub_db, OLD) == []  # nothing was provided by any of this
     # The setting does not outlive the function: after an answer the old municipality is hidden again.
     with scoped(api, Scope.municipality(NEW)):

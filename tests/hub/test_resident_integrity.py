@@ -1,7 +1,8 @@
 """A resident always names a municipality that exists, and a municipality named by residents never goes away:
-checked per statement by triggers (migration 0062) instead of a per-row foreign key; voucher numbers and My
-Number digests keep their exact form under the cheaper checks of migrations 0063 and 0067; a digest needs its resident
-(a statement trigger of migration 0064 instead of the foreign key). Proven on the server."""
+checked per statement by triggers (migration 0062) instead of a per-row foreign key; voucher numbers keep
+their exact form under the cheaper checks of migrations 0063 and 0067, and My Number digests are 32 bytes
+(0069); a digest needs its resident (a statement trigger of migration 0064 instead of the foreign key).
+Proven on the server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from psycopg import errors
 
 from hub.db.connect import connect
+from hub.db.migrate import migrate
 from hub.db.scoped import Scope, scoped
 
 CODE = "131016"  # 千代田区
@@ -61,15 +63,36 @@ def test_a_municipality_can_be_neither_deleted_nor_renumbered(hub_db: str) -> No
                             ).fetchone() == (1,)
 
 
-# "é" + 62 letters is 64 bytes but 63 characters: the size test alone would let it through.
-@pytest.mark.parametrize("digest", ["A" * 64, "a" * 63, "a" * 65, "g" + "a" * 63, "a" * 63 + "\n", "０" * 64, "",
-                                    "é" + "a" * 62, "あ" + "a" * 61])
-def test_a_my_number_digest_is_exactly_64_lowercase_hex_digits(hub_db: str, digest: str) -> None:
+@pytest.mark.parametrize("digest", [b"", bytes(31), bytes(33), bytes(64), "0123456789abcdef" * 4])
+def test_a_my_number_digest_is_exactly_32_bytes(hub_db: str, digest: bytes | str) -> None:
     with psycopg.connect(hub_db, autocommit=True) as conn:
         _insert(conn, CODE)
         with pytest.raises(errors.CheckViolation, match="my_number_hashes_hmac_check"):
+            # A str goes in as text, whose bytes are the 64 characters of the old hex form.
             conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, digest))
-        conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, "0123456789abcdef" * 4))
+        conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, bytes(range(32))))
+        assert conn.execute("SELECT hmac FROM my_number_hashes").fetchall() == [(bytes(range(32)),)]
+
+
+def test_digests_stored_as_hex_before_migration_0069_keep_their_bytes(hub_db: str) -> None:
+    digest = bytes(range(32))
+    with psycopg.connect(hub_db, autocommit=True) as conn:
+        _insert(conn, CODE)
+        # The columns as migrations 0060 and 0067 left them, holding a digest in hex.
+        conn.execute("ALTER TABLE my_number_hashes DROP CONSTRAINT my_number_hashes_hmac_check,"
+                     " ALTER COLUMN hmac TYPE text COLLATE \"C\" USING encode(hmac, 'hex'),"
+                     " ADD CONSTRAINT my_number_hashes_hmac_check CHECK (octet_length(hmac) = 64"
+                     " AND hmac !~ '[^0-9a-f]')")
+        conn.execute("ALTER TABLE transfer_inquiries DROP CONSTRAINT transfer_inquiries_my_number_hmac_check,"
+                     " ALTER COLUMN my_number_hmac TYPE text USING encode(my_number_hmac, 'hex'),"
+                     " ADD CONSTRAINT transfer_inquiries_my_number_hmac_check"
+                     " CHECK (my_number_hmac ~ '^[0-9a-f]{64}$')")
+        conn.execute("INSERT INTO my_number_hashes VALUES (%s, 'A1', %s)", (CODE, digest.hex()))
+        conn.execute("DELETE FROM schema_migrations WHERE version = 69")
+        assert migrate(conn) == ["0069_my_number_digest_bytes.sql"]
+        assert conn.execute("SELECT atena_no, hmac FROM my_number_hashes").fetchall() == [("A1", digest)]
+        assert conn.execute("SELECT atttypid::regtype::text FROM pg_attribute WHERE attrelid ="
+                            " 'transfer_inquiries'::regclass AND attname = 'my_number_hmac'").fetchone() == ("bytea",)
 
 
 @pytest.mark.parametrize("voucher", ["123456789", "12345678901", "12345678x0", "１２３４５６７８９０", "123456789\n",
@@ -100,7 +123,7 @@ def test_a_resident_addressee_number_has_1_to_32_characters(hub_db: str, atena_n
 
 
 def test_a_digest_needs_its_resident_and_follows_it(hub_db: str) -> None:
-    digest = "0123456789abcdef" * 4
+    digest = bytes(range(32))
     with psycopg.connect(hub_db, autocommit=True) as conn:
         conn.execute("INSERT INTO residents (municipality_code, atena_no, name) VALUES (%s, 'A1', 'a'),"
                      " (%s, 'A2', 'b'), (%s, 'A1', 'c')", (CODE, CODE, OTHER))

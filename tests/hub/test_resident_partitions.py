@@ -149,7 +149,7 @@ def test_digests_loaded_into_a_partition_must_name_its_residents(hub_db: str) ->
             assert conn.execute("SELECT vrs_resident_partition_open(%s)", (A,)).fetchone() == (True,)
             conn.execute(f"INSERT INTO residents_{A} (municipality_code, atena_no, name) VALUES (%s, 'A1', 'a')",
                          (A,))
-            conn.execute(f"INSERT INTO my_number_hashes_{A} VALUES (%s, 'ghost', %s)", (A, "ab" * 32))
+            conn.execute(f"INSERT INTO my_number_hashes_{A} VALUES (%s, 'ghost', %s)", (A, bytes(32)))
             conn.execute("SELECT vrs_resident_partition_attach(%s)", (A,))
         with pytest.raises(errors.CheckViolation), scoped(conn, Scope.municipality(A)):
             conn.execute("SELECT vrs_resident_partition_open(%s)", (A,))
