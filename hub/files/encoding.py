@@ -86,14 +86,16 @@ class TextLines:
                     pending = data
                     continue
                 block, pending = data[:cut], data[cut:]
-                self._check_line_length(pending, lines_before + block.count(b"\n"))
+                lines = block.count(b"\n")
+                self._check_line_length(pending, lines_before + lines)
             else:
                 at_end = True
                 block, pending = pending, b""
                 if not block:
                     break
+                lines = block.count(b"\n")
             text = self._decode(block, lines_before)
-            lines_before += block.count(b"\n")
+            lines_before += lines
             if self._on_chunk is not None:
                 self._on_chunk(self.bytes_read)
             yield text

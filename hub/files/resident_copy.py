@@ -143,12 +143,23 @@ def _rows_tables_copy(municipality_code: str, rows: list[Resident]) -> tuple[byt
     return residents, digests
 
 
-def _new_keys(seen: dict[KeyT, int], keys: list[KeyT], first_line: int) -> dict[KeyT, int] | None:
-    """The keys with their lines, or None if one repeats within them or was seen before."""
-    found = dict(zip(keys, range(first_line, first_line + len(keys)), strict=True))
-    if len(found) != len(keys) or not seen.keys().isdisjoint(found):
-        return None
-    return found
+def _add_keys(seen: dict[KeyT, int], keys: list[KeyT], first_line: int) -> bool:
+    """Record the keys with their lines (the first on `first_line`, the next on the line after, ...), unless
+    one repeats within them or was seen before: then record none and answer False."""
+    if not seen.keys().isdisjoint(keys):
+        return False
+    before = len(seen)
+    seen.update(zip(keys, range(first_line, first_line + len(keys)), strict=True))
+    if len(seen) == before + len(keys):
+        return True
+    _forget_keys(seen, keys)
+    return False
+
+
+def _forget_keys(seen: dict[KeyT, int], keys: list[KeyT]) -> None:
+    """Undo _add_keys (none of the keys was seen before it)."""
+    for key in keys:
+        seen.pop(key, None)
 
 
 class _RarerForms:
@@ -233,15 +244,13 @@ class _ResidentBlocks:
         if answer is None:
             return None
         rows, digests, addressees, vouchers = answer
+        # A repeat goes row by row, which reports it with the line it repeats.
         rules = self.rules
-        new_addressees = _new_keys(rules.addressee_lines, addressees, first_line)
-        if new_addressees is None:
+        if not _add_keys(rules.addressee_lines, addressees, first_line):
             return None
-        new_vouchers = _new_keys(rules.voucher_lines, vouchers, first_line)
-        if new_vouchers is None:
+        if not _add_keys(rules.voucher_lines, vouchers, first_line):
+            _forget_keys(rules.addressee_lines, addressees)
             return None
-        rules.addressee_lines.update(new_addressees)
-        rules.voucher_lines.update(new_vouchers)
         return rows, digests
 
 

@@ -305,6 +305,18 @@ def test_a_repeat_across_blocks_and_ways_of_reading_is_reported_on_its_line() ->
     ]
 
 
+@pytest.mark.parametrize("by_row", [False, True])
+def test_a_repeat_within_one_block_is_reported_on_its_later_line(by_row: bool) -> None:
+    lines = valid_file(300).split(b"\r\n")
+    lines[20] = lines[20].replace(b",00000020,", b",00000010,", 1)
+    lines[30] = lines[30].replace(b",0000000030,", b",0000000025,", 1)
+    _, scan = copy_text(b"\r\n".join(lines), by_row=by_row)
+    assert scan.report.messages() == [
+        "line 21, 宛名番号: '00000010' is also on line 11",
+        "line 31, 接種券番号: 0000000025 is also on line 26",
+    ]
+
+
 @pytest.mark.parametrize("extra", [1, 60, 100])
 def test_columns_of_the_clerks_own_are_ignored_however_many_and_wherever_they_stand(extra: int) -> None:
     # Reordered, with columns of an old system's own before and after: the C reader takes headers of up to 64
