@@ -12,14 +12,14 @@ import io
 import itertools
 import struct
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.db import residents as residents_db
-from hub.files import FilesError, parse_residents
+from hub.files import FilesError, _resident_block, parse_residents
 from hub.files.my_number_hash import MyNumberHasher
 from hub.files.resident_copy import (
     COPY_COLUMNS,
@@ -69,13 +69,14 @@ def copy_rows(data: bytes, columns: Sequence[str]) -> list[list[object]]:
 
 
 def read_file(
-    data: bytes, *, by_row: bool, chunk_size: int = 1 << 20, progress: ProgressCallback | None = None
+    data: bytes, *, by_row: bool, chunk_size: int = 1 << 20, progress: ProgressCallback | None = None,
+    hasher: MyNumberHasher = HASHER,
 ) -> ResidentCopy:
     return scan_resident_copy(
         io.BytesIO(data),
         municipality_code=CODE,
         today=TODAY,
-        hash_my_number=HASHER,
+        hash_my_number=hasher,
         chunk_size=chunk_size,
         progress=progress,
         by_row=by_row,
@@ -494,7 +495,32 @@ def test_codes_numbers_and_my_numbers_read_as_the_row_rules_read_them() -> None:
     assert agrees(自治体コード="131017") is None and agrees(自治体コード="13101") is None
 
 
-def test_the_c_hmac_is_the_hubs_hmac_for_any_secret_length() -> None:
+@pytest.fixture(params=_resident_block.sha256_engines())
+def sha256_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each SHA-256 this CPU runs (the x86 SHA extensions where it has them), the fastest again afterwards."""
+    _resident_block.use_sha256(request.param)
+    yield request.param
+    _resident_block.use_sha256(_resident_block.sha256_engines()[-1])
+
+
+def test_an_unknown_sha256_engine_is_refused() -> None:
+    with pytest.raises(ValueError, match="no SHA-256 engine 'md5'"):
+        _resident_block.use_sha256("md5")
+
+
+def test_the_c_hmac_is_hmac_sha256_for_many_numbers_and_secrets(sha256_engine: str) -> None:
+    for size in (0, 12, 32, 64, 65, 131):
+        secret = hashlib.sha256(f"{sha256_engine}{size}".encode()).digest() * 5
+        hasher = MyNumberHasher(secret[:size])
+        data = valid_file(500)
+        rows = copy_rows(b"".join(digests for _, digests in read_file(data, by_row=False, hasher=hasher).tables()),
+                         DIGEST_COLUMNS)
+        numbers = [my_number(n) for n in range(1, 501, 2)]  # valid_rows gives odd rows a My Number
+        assert [row[2] for row in rows] == [
+            hmac.new(secret[:size], number.encode(), hashlib.sha256).digest() for number in numbers]
+
+
+def test_the_c_hmac_is_the_hubs_hmac_for_any_secret_length(sha256_engine: str) -> None:
     number = "123456789018"
     for size in (0, 1, 32, 63, 64, 65, 200):
         hasher = MyNumberHasher(bytes(range(size % 256)) * (1 + size // 256))
