@@ -139,6 +139,19 @@ def test_a_voucher_held_by_a_resident_outside_the_file_refuses_everything(hub_db
     assert [r[0] for r in _residents(hub_db)] == ["A001"]
 
 
+def test_a_resident_changing_to_a_voucher_held_outside_the_file_refuses_everything(hub_db: str) -> None:
+    assert _import(hub_db, [resident_line(CODE, "A001", "0000000001"), resident_line(CODE, "A002", "0000000002"),
+                            resident_line(CODE, "A003", "0000000003")]).ok
+    # A002 is already a resident, and its other fields stay as they were; A003 is unchanged.
+    result = _import(hub_db, [resident_line(CODE, "A003", "0000000003"),
+                              resident_line(CODE, "A002", "0000000001")])
+    assert not result.applied
+    assert result.errors == ["line 3, 接種券番号: 0000000001 already belongs to resident A001 (not in this file);"
+                             " correct the number or include that resident"]
+    assert [r[:2] for r in _residents(hub_db)] == [("A001", "0000000001"), ("A002", "0000000002"),
+                                                   ("A003", "0000000003")]
+
+
 def test_two_clerks_importing_at_once_both_succeed_one_after_the_other(hub_db: str) -> None:
     # A first import inserts plainly: a second one starting meanwhile must wait for it, then find the
     # residents it added (and not fail on a duplicate 宛名番号).

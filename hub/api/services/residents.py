@@ -142,7 +142,7 @@ def import_residents(
             elif route == "insert":
                 counts = residents_db.insert_stage(conn, municipality_code)
             else:
-                residents_db.finish_stage(conn)
+                residents_db.finish_stage(conn, municipality_code)
                 conflicts = residents_db.voucher_conflicts(conn, municipality_code)
                 if conflicts:
                     result.errors = [f"line {c.line}, 接種券番号: {c.voucher_no} already belongs to resident"
