@@ -94,9 +94,11 @@ def _copy_statement(table: str, columns: tuple[str, ...] = STAGE_COLUMNS) -> sql
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
 
 
-def finish_stage(conn: Conn, municipality_code: str) -> None:
+def finish_stage(conn: Conn, municipality_code: str, *, full: bool) -> None:
     """Find the staged rows that are new or changed (into the temporary table resident_changes, in one pass
-    over the file and the municipality's residents), for voucher_conflicts and apply_stage.
+    over the file and the municipality's residents), for voucher_conflicts and apply_stage; for a file in
+    `full` mode, in the same pass, the active residents it leaves out (rows of resident_changes with only
+    ``missing_atena_no``).
 
     The staged rows get statistics of the columns the joins compare, from a small sample: enough for the
     planner to know the file is one row per resident (all columns at the usual sample size took 0.3-0.4 s
@@ -105,15 +107,19 @@ def finish_stage(conn: Conn, municipality_code: str) -> None:
     conn.execute("ALTER TABLE resident_stage ALTER atena_no SET STATISTICS 10, ALTER voucher_no SET STATISTICS 10,"
                  " ALTER my_number_hmac SET STATISTICS 10")
     conn.execute("ANALYZE resident_stage (atena_no, voucher_no, my_number_hmac)")
-    # lock_imports keeps new rows new until commit.
+    # lock_imports keeps new rows new until commit. A missing resident's row has no staged columns (line
+    # NULL), so the statements that write new and changed rows never match it.
     conn.execute(
-        "CREATE TEMP TABLE resident_changes ON COMMIT DROP AS"
-        " SELECT s.*, r.atena_no IS NULL AS is_new FROM resident_stage s"
-        " LEFT JOIN residents r ON r.municipality_code = %(m)s AND r.atena_no = s.atena_no"
-        " WHERE r.atena_no IS NULL"
-        " OR (r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address, r.status, r.status_date)"
-        "  IS DISTINCT FROM (s.voucher_no, s.name, s.name_kana, s.birth_date, s.sex, s.address, s.status,"
-        "  s.status_date)",
+        sql.SQL(
+            "CREATE TEMP TABLE resident_changes ON COMMIT DROP AS"
+            " SELECT s.*, r.atena_no IS NULL AS is_new,"
+            "  CASE WHEN s.atena_no IS NULL THEN r.atena_no END AS missing_atena_no FROM resident_stage s"
+            " {join} (SELECT * FROM residents WHERE municipality_code = %(m)s) r ON r.atena_no = s.atena_no"
+            " WHERE r.atena_no IS NULL OR (s.atena_no IS NULL AND r.status = 'active')"
+            " OR (s.atena_no IS NOT NULL AND (r.voucher_no, r.name, r.name_kana, r.birth_date, r.sex, r.address,"
+            "  r.status, r.status_date) IS DISTINCT FROM (s.voucher_no, s.name, s.name_kana, s.birth_date, s.sex,"
+            "  s.address, s.status, s.status_date))"
+        ).format(join=sql.SQL("FULL JOIN" if full else "LEFT JOIN")),
         {"m": municipality_code},
         prepare=False,
     )
@@ -169,9 +175,9 @@ def lock_imports(conn: Conn, municipality_code: str) -> None:
                  " WHERE to_regclass(%s) IS NULL", (f"public.{partition_name(municipality_code)}",))
 
 
-def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.date) -> ApplyCounts:
-    """Upsert the staged residents (finish_stage first; its resident_changes are the only rows written); in
-    `full` mode flag active residents missing from the file (never delete).
+def apply_stage(conn: Conn, municipality_code: str, *, today: dt.date) -> ApplyCounts:
+    """Upsert the staged residents (finish_stage first; its resident_changes are the only rows written); for
+    a file in full mode, flag the active residents missing from it (never delete).
 
     Then match the municipality's unmatched records whose voucher now belongs to a resident.
     """
@@ -221,15 +227,12 @@ def apply_stage(conn: Conn, municipality_code: str, *, full: bool, today: dt.dat
         params,
         prepare=False,
     )
-    flagged = 0
-    if full:
-        flagged = conn.execute(
-            "UPDATE residents r SET status = 'missing_from_full_import', status_date = %(today)s, updated_at = now()"
-            " WHERE r.municipality_code = %(m)s AND r.status = 'active'"
-            " AND NOT EXISTS (SELECT 1 FROM resident_stage s WHERE s.atena_no = r.atena_no)",
-            params,
-            prepare=False,
-        ).rowcount
+    flagged = conn.execute(
+        "UPDATE residents r SET status = 'missing_from_full_import', status_date = %(today)s, updated_at = now()"
+        " FROM resident_changes c WHERE r.municipality_code = %(m)s AND r.atena_no = c.missing_atena_no",
+        params,
+        prepare=False,
+    ).rowcount
     matched = match_unmatched_records(conn, municipality_code)
     forget_coverage(conn, municipality_code)
     return ApplyCounts(inserted=inserted, updated=updated, unchanged=staged - inserted - updated,

@@ -152,6 +152,34 @@ def test_a_resident_changing_to_a_voucher_held_outside_the_file_refuses_everythi
                                                    ("A003", "0000000003")]
 
 
+def test_a_full_file_adds_changes_and_flags_in_one_go_and_a_flagged_resident_comes_back(hub_db: str) -> None:
+    other = "271004"  # 大阪市: its residents share the 宛名番号 and are never flagged by this file
+    with connect(hub_db, None) as conn:
+        conn.execute("INSERT INTO residents (municipality_code, atena_no, name) VALUES (%s, 'A003', 'x'),"
+                     " (%s, 'A009', 'y')", (other, other))
+    assert _import(hub_db, [resident_line(CODE, f"A{i:03d}", f"{i:010d}") for i in range(1, 5)]).ok
+    # A001 unchanged, A002 renamed, A005 new; A003 and A004 left out.
+    result = _import(hub_db, [resident_line(CODE, "A001", "0000000001"),
+                              resident_line(CODE, "A002", "0000000002", name="山田 次郎"),
+                              resident_line(CODE, "A005", "0000000005")], mode="full")
+    assert result.applied, result.errors
+    assert (result.inserted, result.updated, result.unchanged, result.flagged_missing) == (1, 1, 1, 2)
+
+    def statuses() -> dict[tuple[str, str], str]:
+        with connect(hub_db, None) as conn:
+            return {(str(m), str(a)): str(s) for m, a, s in conn.execute(
+                "SELECT municipality_code, atena_no, status FROM residents")}
+
+    missing = "missing_from_full_import"
+    assert statuses() == {(CODE, "A001"): "active", (CODE, "A002"): "active", (CODE, "A003"): missing,
+                          (CODE, "A004"): missing, (CODE, "A005"): "active",
+                          (other, "A003"): "active", (other, "A009"): "active"}
+    # Listed again, A003 is active again; a file in diff mode flags no one.
+    again = _import(hub_db, [resident_line(CODE, "A003", "0000000003")])
+    assert (again.inserted, again.updated, again.flagged_missing) == (0, 1, 0)
+    assert statuses()[(CODE, "A003")] == "active" and statuses()[(CODE, "A001")] == "active"
+
+
 def test_two_clerks_importing_at_once_both_succeed_one_after_the_other(hub_db: str) -> None:
     # A first import inserts plainly: a second one starting meanwhile must wait for it, then find the
     # residents it added (and not fail on a duplicate 宛名番号).

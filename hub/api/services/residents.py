@@ -142,7 +142,7 @@ def import_residents(
             elif route == "insert":
                 counts = residents_db.insert_stage(conn, municipality_code)
             else:
-                residents_db.finish_stage(conn, municipality_code)
+                residents_db.finish_stage(conn, municipality_code, full=mode == "full")
                 conflicts = residents_db.voucher_conflicts(conn, municipality_code)
                 if conflicts:
                     result.errors = [f"line {c.line}, 接種券番号: {c.voucher_no} already belongs to resident"
@@ -150,7 +150,7 @@ def import_residents(
                                      for c in conflicts]
                     result.error_count = len(conflicts)
                     raise _Discard()
-                counts = residents_db.apply_stage(conn, municipality_code, full=mode == "full", today=today)
+                counts = residents_db.apply_stage(conn, municipality_code, today=today)
             result.ok = True
             for field in msgspec.structs.fields(counts):
                 setattr(result, field.name, getattr(counts, field.name))
