@@ -39,10 +39,10 @@ COPY_COLUMNS: Final = (
     "line", "atena_no", "voucher_no", "my_number_hmac", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
     "address", "status", "status_date",
 )  # fmt: skip
-"""The columns of each staged row, in order: ``my_number_hmac`` the digest's 32 bytes, NULL when the file left it blank;
-``status`` "active", "moved_out" or "deceased" with ``status_date`` NULL for "active". Each row is a tuple
-of the binary COPY format (hub.db.residents writes the format's header and trailer around them): dates as
-dates, ``line`` an int4 and ``sex`` an int2, the digest a bytea, the rest text."""
+"""The columns of each staged row, in order: ``my_number_hmac`` the digest's 32 bytes, NULL when the file
+left it blank; ``status`` "active", "moved_out" or "deceased" with ``status_date`` NULL for "active". Each
+row is a tuple of the binary COPY format (hub.db.residents writes the format's header and trailer around
+them): dates as dates, ``line`` an int4 and ``sex`` an int2, the digest a bytea, the rest text."""
 RESIDENT_COLUMNS: Final = (
     "municipality_code", "atena_no", "voucher_no", "name", "name_kana", "name_kana_norm", "birth_date", "sex",
     "address", "status", "status_date",

@@ -78,10 +78,10 @@ def test_digests_stored_as_hex_before_migration_0069_keep_their_bytes(hub_db: st
     digest = bytes(range(32))
     with psycopg.connect(hub_db, autocommit=True) as conn:
         _insert(conn, CODE)
-        # The columns as migrations 0060 and 0067 left them, holding a digest in hex.
+        # The columns as migrations 0060 and 0063 left them, holding a digest in hex.
         conn.execute("ALTER TABLE my_number_hashes DROP CONSTRAINT my_number_hashes_hmac_check,"
                      " ALTER COLUMN hmac TYPE text COLLATE \"C\" USING encode(hmac, 'hex'),"
-                     " ADD CONSTRAINT my_number_hashes_hmac_check CHECK (octet_length(hmac) = 64"
+                     " ADD CONSTRAINT my_number_hashes_hmac_check CHECK (length(hmac) = 64"
                      " AND hmac !~ '[^0-9a-f]')")
         conn.execute("ALTER TABLE transfer_inquiries DROP CONSTRAINT transfer_inquiries_my_number_hmac_check,"
                      " ALTER COLUMN my_number_hmac TYPE text USING encode(my_number_hmac, 'hex'),"
