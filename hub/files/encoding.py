@@ -73,6 +73,12 @@ class TextLines:
 
     def blocks(self) -> Iterator[str]:
         """The decoded text a chunk at a time, each a run of whole lines (the last may lack its line feed)."""
+        for block, lines_before in self.byte_blocks():
+            yield self.decode(block, lines_before)
+
+    def byte_blocks(self) -> Iterator[tuple[bytes, int]]:
+        """The same blocks undecoded, each with the number of lines before it. ``encoding`` is decided for a
+        block before it is given; ``decode`` gives its text (and records its bad lines)."""
         pending = self._read_start()
         lines_before = 0
         at_end = False
@@ -94,11 +100,12 @@ class TextLines:
                 if not block:
                     break
                 lines = block.count(b"\n")
-            text = self._decode(block, lines_before)
-            lines_before += lines
+            if self.encoding == "ascii" and not block.isascii():
+                self._detect(block, lines_before)
             if self._on_chunk is not None:
                 self._on_chunk(self.bytes_read)
-            yield text
+            yield block, lines_before
+            lines_before += lines
 
     def _read(self) -> bytes:
         chunk = self._stream.read(self._chunk_size)
@@ -130,11 +137,8 @@ class TextLines:
                 line=lines_before + 1,
             )
 
-    def _decode(self, block: bytes, lines_before: int) -> str:
-        if self.encoding == "ascii":
-            if block.isascii():
-                return block.decode("ascii")
-            self._detect(block, lines_before)
+    def decode(self, block: bytes, lines_before: int) -> str:
+        """The text of a block of byte_blocks, the lines whose bytes do not decode recorded in ``bad_lines``."""
         try:
             return block.decode(self.encoding)
         except UnicodeDecodeError:

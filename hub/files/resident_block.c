@@ -185,7 +185,7 @@ static inline void put_char(Buffer *b, char c) { b->data[b->size++] = c; }
 
 /* ---- characters ------------------------------------------------------------------------------------------------ */
 
-/* The code point at p (valid UTF-8, as Python gives it) and its length in bytes. */
+/* The code point at p (valid UTF-8: checked by valid_utf8 or written by cp932_utf8) and its length in bytes. */
 static inline uint32_t decode(const unsigned char *p, int *length) {
     if (p[0] < 0x80) { *length = 1; return p[0]; }
     if (p[0] < 0xE0) { *length = 2; return (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F); }
@@ -209,7 +209,7 @@ static inline int is_space(uint32_t c) {
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-/* hub.files.text.has_control_character (surrogates never reach here: Python's UTF-8 holds none). */
+/* hub.files.text.has_control_character (surrogates never reach here: valid_utf8 lets none through). */
 static inline int is_control(uint32_t c) {
     return c <= 0x1F || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029;
 }
@@ -356,6 +356,72 @@ static inline void put_date(Buffer *b, int32_t ordinal_value) {
 }
 
 static inline void put_null(Buffer *b) { put_int32(b, -1); }
+
+/* ---- the block's bytes as UTF-8 ------------------------------------------------------------------------------- */
+
+/* CP932 as Python's codec reads it, from configure(): a byte's character, or CP932_LEAD when it starts a pair, or
+ * CP932_BAD; a pair's character, or 0 when the pair is not CP932 (no pair stands for U+0000). */
+#define CP932_LEAD 0x110000u
+#define CP932_BAD 0x110001u
+static uint32_t cp932_single[256];
+static uint16_t cp932_pairs[0x10000];
+
+/* Whether the bytes are UTF-8 as Python's strict decoder takes it (no surrogate, no overlong form, nothing above
+ * U+10FFFF): the reader's characters are then those Python would read. */
+static int valid_utf8(const unsigned char *p, Py_ssize_t size) {
+    const unsigned char *end = p + size;
+    while (p < end) {
+        if (p[0] < 0x80) {
+            p++;
+            continue;
+        }
+        unsigned char lo = 0x80, hi = 0xBF;
+        int more;
+        if (p[0] >= 0xC2 && p[0] <= 0xDF) more = 1;
+        else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+            more = 2;
+            if (p[0] == 0xE0) lo = 0xA0;
+            if (p[0] == 0xED) hi = 0x9F;
+        } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+            more = 3;
+            if (p[0] == 0xF0) lo = 0x90;
+            if (p[0] == 0xF4) hi = 0x8F;
+        } else return 0;
+        if (end - p <= more || p[1] < lo || p[1] > hi) return 0;
+        for (int i = 2; i <= more; i++)
+            if ((p[i] & 0xC0) != 0x80) return 0;
+        p += more + 1;
+    }
+    return 1;
+}
+
+/* CP932 bytes as UTF-8 into `out`, as bytes.decode("cp932").encode() writes them; 0 if a byte or pair is not CP932,
+ * -1 if out of memory. */
+static int cp932_utf8(const unsigned char *p, Py_ssize_t size, Buffer *out) {
+    /* A byte becomes at most 3 bytes of UTF-8 (U+0080 and above), a pair at most 3. */
+    if (buffer_reserve(out, (size_t)size * 3) < 0) return -1;
+    const unsigned char *end = p + size;
+    char *o = out->data + out->size;
+    while (p < end) {
+        uint32_t c = cp932_single[p[0]];
+        if (c < 0x80) {
+            *o++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c == CP932_LEAD) {
+            if (end - p < 2 || (c = cp932_pairs[p[0] << 8 | p[1]]) == 0) return 0;
+            p += 2;
+        } else if (c == CP932_BAD) {
+            return 0;
+        } else {
+            p++;
+        }
+        o += encode(c, o);
+    }
+    out->size = (size_t)(o - out->data);
+    return 1;
+}
 
 /* ---- the reader ------------------------------------------------------------------------------------------------- */
 
@@ -685,10 +751,14 @@ static int read_row(Reader *self, Field *c, long line, Buffer *rows, Buffer *dig
 }
 
 static PyObject *reader_read(Reader *self, PyObject *args) {
-    PyObject *text, *order_tuple;
+    PyObject *order_tuple;
+    const char *block;
+    Py_ssize_t block_size;
     long first_line;
-    int width;
-    if (!PyArg_ParseTuple(args, "UliO!", &text, &first_line, &width, &PyTuple_Type, &order_tuple)) return NULL;
+    int cp932, width;
+    if (!PyArg_ParseTuple(args, "y#pliO!", &block, &block_size, &cp932, &first_line, &width, &PyTuple_Type,
+                          &order_tuple))
+        return NULL;
     if (PyTuple_GET_SIZE(order_tuple) != FIELDS || width < FIELDS) {
         PyErr_SetString(PyExc_ValueError, "order names the 11 columns of the header");
         return NULL;
@@ -706,13 +776,29 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "the reader was not made, or was cleared");
         return NULL;
     }
-    Py_ssize_t size;
-    const char *data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == NULL) return NULL;
-    if (size == 0 || memchr(data, '"', (size_t)size) != NULL) Py_RETURN_NONE;
+    /* A quote is never part of a character of either encoding (nor is a comma or a line feed). */
+    if (block_size == 0 || memchr(block, '"', (size_t)block_size) != NULL) Py_RETURN_NONE;
 
-    Buffer rows = {0}, digests = {0};
-    PyObject *addressees = PyList_New(0), *vouchers = PyList_New(0), *result = NULL;
+    Buffer utf8 = {0}, rows = {0}, digests = {0};
+    PyObject *addressees = NULL, *vouchers = NULL, *result = NULL;
+    const char *data = block;
+    Py_ssize_t size = block_size;
+    int readable = cp932 ? cp932_utf8((const unsigned char *)block, block_size, &utf8)
+                         : valid_utf8((const unsigned char *)block, block_size);
+    if (readable < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (readable == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (cp932) {
+        data = utf8.data;
+        size = (Py_ssize_t)utf8.size;
+    }
+    addressees = PyList_New(0);
+    vouchers = PyList_New(0);
     if (addressees == NULL || vouchers == NULL) goto done;
     const char *p = data, *end = data + size;
     long line = first_line;
@@ -753,6 +839,7 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
     Py_XDECREF(rows_bytes);
     Py_XDECREF(digests_bytes);
 done:
+    PyMem_Free(utf8.data);
     PyMem_Free(rows.data);
     PyMem_Free(digests.data);
     Py_XDECREF(addressees);
@@ -762,7 +849,7 @@ done:
 
 static PyMethodDef reader_methods[] = {
     {"read", (PyCFunction)reader_read, METH_VARARGS,
-     "read(text, first_line, width, order) -> (rows, digests, addressee keys, voucher keys) or None"},
+     "read(block, cp932, first_line, width, order) -> (rows, digests, addressee keys, voucher keys) or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -803,9 +890,37 @@ static int read_table(PyObject *sequence, uint32_t table[256]) {
     return 0;
 }
 
+/* configure()'s CP932: 256 code points of single bytes (-1 a lead byte, -2 no character) and the code points of the
+ * pairs, 2 bytes each (little-endian, 0 for no character), for each lead byte and second byte. */
+static int read_cp932(PyObject *single, PyObject *pairs) {
+    PyObject *fast = PySequence_Fast(single, "CP932's bytes are a sequence of 256 code points");
+    if (fast == NULL) return -1;
+    int ok = PySequence_Fast_GET_SIZE(fast) == 256;
+    for (int i = 0; ok && i < 256; i++) {
+        long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(fast, i));
+        ok = !(value == -1 && PyErr_Occurred()) && value >= -2 && value < 0x10000;
+        cp932_single[i] = value == -1 ? CP932_LEAD : value == -2 ? CP932_BAD : (uint32_t)value;
+    }
+    Py_DECREF(fast);
+    if (!ok) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a CP932 byte is a code point below U+10000, -1 or -2");
+        return -1;
+    }
+    if (!PyBytes_Check(pairs) || PyBytes_GET_SIZE(pairs) != 2 * 0x10000) {
+        PyErr_SetString(PyExc_ValueError, "CP932's pairs are 131072 bytes");
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(pairs);
+    for (int i = 0; i < 0x10000; i++) cp932_pairs[i] = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+    return 0;
+}
+
 static PyObject *configure(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *cjk, *halfwidth, *voiced_, *semi_voiced_, *fold_, *era_list;
-    if (!PyArg_ParseTuple(args, "OOOOOO", &cjk, &halfwidth, &voiced_, &semi_voiced_, &fold_, &era_list)) return NULL;
+    PyObject *cjk, *halfwidth, *voiced_, *semi_voiced_, *fold_, *era_list, *single, *pairs;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &cjk, &halfwidth, &voiced_, &semi_voiced_, &fold_, &era_list, &single,
+                          &pairs))
+        return NULL;
+    if (read_cp932(single, pairs) < 0) return NULL;
     if (read_table(cjk, nfkc_cjk) < 0 || read_table(halfwidth, nfkc_halfwidth) < 0 || read_table(voiced_, voiced) < 0 ||
         read_table(semi_voiced_, semi_voiced) < 0 || read_table(fold_, fold) < 0)
         return NULL;
@@ -845,6 +960,30 @@ static PyObject *configure(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- the block as the reader reads it ------------------------------------------------------------------------- */
+
+static PyObject *utf8(PyObject *Py_UNUSED(module), PyObject *args) {
+    const char *block;
+    Py_ssize_t size;
+    int cp932;
+    if (!PyArg_ParseTuple(args, "y#p", &block, &size, &cp932)) return NULL;
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() first");
+        return NULL;
+    }
+    if (!cp932) {
+        if (valid_utf8((const unsigned char *)block, size)) return PyBytes_FromStringAndSize(block, size);
+        Py_RETURN_NONE;
+    }
+    Buffer out = {0};
+    int readable = cp932_utf8((const unsigned char *)block, size, &out);
+    PyObject *result = readable < 0 ? PyErr_NoMemory()
+                       : readable ? PyBytes_FromStringAndSize(out.data, (Py_ssize_t)out.size)
+                                  : Py_NewRef(Py_None);
+    PyMem_Free(out.data);
+    return result;
+}
+
 /* ---- the SHA-256 in use ------------------------------------------------------------------------------------------ */
 
 static PyObject *sha256_engines(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args)) {
@@ -869,7 +1008,8 @@ static PyObject *use_sha256(PyObject *Py_UNUSED(module), PyObject *args) {
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(nfkc_cjk, nfkc_halfwidth, voiced, semi_voiced, fold, eras): the tables, once"},
+     "configure(nfkc_cjk, nfkc_halfwidth, voiced, semi_voiced, fold, eras, cp932_bytes, cp932_pairs): the tables, once"},
+    {"utf8", utf8, METH_VARARGS, "utf8(block, cp932) -> the block as UTF-8, as the reader reads it, or None"},
     {"sha256_engines", sha256_engines, METH_NOARGS,
      "sha256_engines() -> the SHA-256 implementations this CPU runs, the fastest last"},
     {"use_sha256", use_sha256, METH_VARARGS, "use_sha256(name): hash with that one of sha256_engines()"},

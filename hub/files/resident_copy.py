@@ -85,10 +85,35 @@ def _kana_tables() -> tuple[list[int], list[int], list[int], list[int], list[int
     )
 
 
+def _cp932_tables() -> tuple[list[int], bytes]:
+    """configure()'s CP932, read off Python's own codec, so that the C reader takes a CP932 file's bytes for the
+    characters hub.files.encoding reads in them: each byte's code point (-1 where a pair starts, -2 where no
+    character does), and each pair's as 2 bytes, little-endian (0: none)."""
+
+    def character(data: bytes) -> int | None:
+        try:
+            text = data.decode("cp932")
+        except UnicodeDecodeError:
+            return None
+        return ord(text) if len(text) == 1 else None
+
+    single = [character(bytes([byte])) for byte in range(256)]
+    pairs = bytearray(2 * 0x10000)
+    leads = set()
+    for lead in (byte for byte, code in enumerate(single) if code is None):
+        for trail in range(256):
+            code = character(bytes([lead, trail]))
+            if code is not None:
+                pairs[2 * (lead << 8 | trail) : 2 * (lead << 8 | trail) + 2] = code.to_bytes(2, "little")
+                leads.add(lead)
+    return [-1 if byte in leads else -2 if code is None else code for byte, code in enumerate(single)], bytes(pairs)
+
+
 _resident_block.configure(
     *_kana_tables(),
     [(key, era.first.year - 1, era.first.toordinal(), (era.last or datetime.date.max).toordinal())
      for era in ERAS for key in (era.letter, era.letter.lower())],
+    *_cp932_tables(),
 )
 
 
@@ -238,9 +263,9 @@ class _ResidentBlocks:
         )
 
     def __call__(
-        self, text: str, first_line: int, width: int, order: tuple[int, ...], /
+        self, block: bytes, cp932: bool, first_line: int, width: int, order: tuple[int, ...], /
     ) -> tuple[bytes, bytes] | None:
-        answer = self._reader.read(text, first_line, width, order)
+        answer = self._reader.read(block, cp932, first_line, width, order)
         if answer is None:
             return None
         rows, digests, addressees, vouchers = answer
@@ -269,8 +294,10 @@ class ResidentCopy:
             return self._scan.batches(_rows_copy)
         read_block = _ResidentBlocks(self._rules, self._hasher, stage=True)
 
-        def stage_copy(text: str, first_line: int, width: int, order: tuple[int, ...], /) -> bytes | None:
-            answer = read_block(text, first_line, width, order)
+        def stage_copy(
+            block: bytes, cp932: bool, first_line: int, width: int, order: tuple[int, ...], /
+        ) -> bytes | None:
+            answer = read_block(block, cp932, first_line, width, order)
             return None if answer is None else answer[0]  # the stage writes no digests apart
 
         return self._scan.batches(_rows_copy, stage_copy)

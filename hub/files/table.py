@@ -98,12 +98,15 @@ class RowReader(Protocol[RowT_co]):
 
 
 class BlockReader(Protocol[BatchT_co]):
-    """Decides a run of rows at once, from their text (whole lines, no quote), the line of the first, the
-    header's width and where each of the table's columns is in it (``order``): it answers only when its
-    RowReader would take every row without an error, and gives None, having changed nothing, for the rows to
-    be read one by one (which says what is wrong, and where)."""
+    """Decides a run of rows at once, from the file's bytes of them (whole lines, no quote; CP932 if ``cp932``,
+    else UTF-8, which it checks), the line of the first, the header's width and where each of the table's
+    columns is in it (``order``): it answers only when those bytes are text in that encoding and its RowReader
+    would take every row without an error, and gives None, having changed nothing, for the rows to be read
+    one by one (which says what is wrong, and where)."""
 
-    def __call__(self, text: str, first_line: int, width: int, order: tuple[int, ...], /) -> BatchT_co | None: ...
+    def __call__(
+        self, block: bytes, cp932: bool, first_line: int, width: int, order: tuple[int, ...], /
+    ) -> BatchT_co | None: ...
 
 
 def shown(value: str, limit: int = 24) -> str:
@@ -159,16 +162,33 @@ def _as_list(rows: list[RowT]) -> list[RowT]:
 
 
 class _Blocks:
-    """A file's decoded blocks (TextLines.blocks), read on from where a record that ran on ended."""
+    """A file's blocks (TextLines.byte_blocks), read on from where a record that ran on ended."""
 
-    def __init__(self, blocks: Iterator[str]) -> None:
-        self._blocks = blocks
+    def __init__(self, lines: TextLines) -> None:
+        self._lines = lines
+        self._blocks = lines.byte_blocks()
+        self._lines_before = 0
         self.current = io.StringIO("", newline="\n")
 
-    def next(self) -> str | None:
-        """What is left of the current block, or the next block; None at the end of the file."""
+    def next(self) -> str | bytes | None:
+        """What is left of the current block (its text), or the next block's bytes; None at the end."""
         rest = self.current.read()
-        return rest if rest else next(self._blocks, None)
+        if rest:
+            return rest
+        block = next(self._blocks, None)
+        if block is None:
+            return None
+        data, self._lines_before = block
+        return data
+
+    def next_text(self) -> str | None:
+        """As ``next``, the bytes decoded."""
+        rest = self.current.read()
+        return rest if rest else self._decoded(next(self._blocks, None))
+
+    def decode(self, block: bytes) -> str:
+        """The text of the block ``next`` gave last."""
+        return self._lines.decode(block, self._lines_before)
 
     def start(self, text: str) -> io.StringIO:
         """Make ``text`` the current block and give its lines."""
@@ -178,11 +198,13 @@ class _Blocks:
 
     def run_on(self) -> Iterator[str]:
         """The lines after the current block, for a record that goes on; each block read becomes current."""
-        for text in self._blocks:
+        for block in self._blocks:
             # Not "yield from": closing this generator (the record ended) would close the block it reads.
-            for line in self.start(text):  # noqa: UP028  (see above)
+            for line in self.start(self._lines.decode(*block)):  # noqa: UP028  (see above)
                 yield line
 
+    def _decoded(self, block: tuple[bytes, int] | None) -> str | None:
+        return None if block is None else self._lines.decode(*block)
 
 def _header_names(cells: Sequence[str]) -> list[str]:
     names = [nfkc(cell).strip() for cell in cells]
@@ -305,8 +327,8 @@ class TableScan(Generic[RowT]):
                 method(bytes_read)
 
         lines = self._lines = TextLines(self._stream, chunk_size=self._chunk_size, on_chunk=chunk_read)
-        blocks = _Blocks(lines.blocks())
-        first_block = blocks.next()
+        blocks = _Blocks(lines)
+        first_block = blocks.next_text()
         if first_block is None:
             raise HeaderError(
                 "the file is empty; it must start with the header row " + ",".join(self._columns),
@@ -325,19 +347,25 @@ class TableScan(Generic[RowT]):
         block_order = tuple(order)
         read_row = self._read_row
         sink = self._sink
-        while (text := blocks.next()) is not None:
-            # Bad bytes and quotes are left to the row-by-row reading: it reports the one, and only csv
-            # knows where the fields and records of the other end.
-            answer = None if read_block is None or bad_lines or '"' in text else read_block(
-                text, previous + 1, width, block_order)
+        while (block := blocks.next()) is not None:
+            # The block reader takes the file's own bytes, undecoded (the rest of a block begun row by row is
+            # text already, given as UTF-8). Bad bytes and quotes are left to the row-by-row reading: it reports
+            # the one, and only csv knows where the fields and records of the other end.
+            text = block if isinstance(block, str) else None
+            data = block if isinstance(block, bytes) else block.encode()
+            answer = None if read_block is None or bad_lines or b'"' in data else read_block(
+                data, text is None and lines.encoding == "cp932", previous + 1, width, block_order)
             if answer is not None:
-                lines_in_text = text.count("\n")
-                rows_in_text = lines_in_text + (not text.endswith("\n"))  # the last line may lack its line feed
+                # Neither encoding has a line feed within a character.
+                lines_in_text = data.count(b"\n")
+                rows_in_text = lines_in_text + (not data.endswith(b"\n"))  # the last line may lack its line feed
                 self._rows += rows_in_text
                 self._valid_rows += rows_in_text
                 previous += lines_in_text
                 yield answer
                 continue
+            if text is None:
+                text = blocks.decode(data)
             rows: list[RowT] = []
             current = blocks.start(text)
             for record_text in current:

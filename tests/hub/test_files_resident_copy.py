@@ -359,16 +359,76 @@ def test_bytes_that_are_no_text_are_reported_on_their_line_as_before() -> None:
     assert (scan.report.rows, scan.report.valid_rows) == (203, 202)
 
 
+@pytest.mark.parametrize("encoding, bad", [("utf-8", b"\xed\xa0\x80"), ("cp932", b"\x82\xff")])
+def test_bytes_that_are_no_text_within_a_valid_row_are_reported_on_its_line(encoding: str, bad: bytes) -> None:
+    # An encoded surrogate is not UTF-8 to Python; 0x82 0xFF is no CP932 pair.
+    def rows(count: int, first: int) -> bytes:
+        return valid_rows(count, first).decode("cp932").encode(encoding)
+
+    broken = rows(1, 201).replace("港".encode(encoding), bad)
+    data = (RESIDENT_HEADER + "\r\n").encode(encoding) + rows(200, 1) + broken + rows(2, 901)
+    for by_row in (False, True):
+        _, scan = copy_text(data, by_row=by_row, chunk_size=1024)
+        errors = scan.report.errors
+        assert [(error.line, bad[:2].hex(" ").upper() in error.message) for error in errors] == [(202, True)]
+        assert (scan.report.rows, scan.report.valid_rows) == (203, 202)
+
+
+# --- the block's bytes as the C reader takes them: as Python's codecs read them, or not at all --------------
+
+
+def python_utf8(data: bytes, encoding: str) -> bytes | None:
+    try:
+        return data.decode(encoding).encode()
+    except UnicodeDecodeError:
+        return None
+
+
+def test_every_cp932_byte_and_pair_reads_as_pythons_codec_reads_it() -> None:
+    for first in range(256):
+        assert _resident_block.utf8(bytes([first]), True) == python_utf8(bytes([first]), "cp932")
+        for second in range(256):
+            pair = bytes([first, second])
+            assert _resident_block.utf8(pair, True) == python_utf8(pair, "cp932"), pair.hex()
+
+
+# Edges of UTF-8: a surrogate, past U+10FFFF, overlong forms, the last of each length, a cut sequence, and
+# CP932 pairs whose second byte is ASCII.
+ODD_BYTES = [b"\xed\xa0\x80", b"\xed\x9f\xbf", b"\xf4\x90\x80\x80", b"\xf4\x8f\xbf\xbf", b"\xc0\x80", b"\xc1\xbf",
+             b"\xc2\x80", b"\xe0\x80\x80", b"\xe0\xa0\x80", b"\xf0\x80\x80\x80", b"\xf0\x90\x80\x80", b"\xef\xbf\xbf",
+             b"\xe3\x81", b"\xf8\x88\x80\x80\x80", b"\x81\x40", b"\x83\x5c", b"\xfc\x4b", b"\x81\x7f"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=4), st.sampled_from(ODD_BYTES), st.text(max_size=4).map(str.encode),
+                  st.text(max_size=4).map(lambda text: text.encode("cp932", "ignore"))),
+        max_size=30,
+    ).map(b"".join),
+    st.booleans(),
+)
+def test_any_bytes_read_as_pythons_codecs_read_them_or_not_at_all(data: bytes, cp932: bool) -> None:
+    assert _resident_block.utf8(data, cp932) == python_utf8(data, "cp932" if cp932 else "utf-8")
+
+
 # --- the C reader's own rules, one row at a time, against the row rules ---------------------------------
 
 
 def fast_row(fields: dict[str, str]) -> list[object] | None:
-    """The staged row the C reader writes for one line of these fields (in COLUMNS order), or None."""
-    rules = resident_rules(CODE, TODAY, HASHER)
-    blocks = _ResidentBlocks(rules, HASHER, stage=True)
+    """The staged row the C reader writes for one line of these fields (in COLUMNS order) in UTF-8, or None;
+    the same line in CP932, where it has those characters (and they read back as themselves), must give the same."""
     line = ",".join(fields.get(column, "") for column in COLUMNS)
-    answer = blocks(line, 7, len(COLUMNS), tuple(range(len(COLUMNS))))
-    return None if answer is None else copy_rows(answer[0], COPY_COLUMNS)[0]
+    answers = []
+    for encoding in ("utf-8", "cp932"):
+        block = line.encode(encoding, "replace")
+        if block.decode(encoding) != line:
+            continue
+        blocks = _ResidentBlocks(resident_rules(CODE, TODAY, HASHER), HASHER, stage=True)
+        answer = blocks(block, encoding == "cp932", 7, len(COLUMNS), tuple(range(len(COLUMNS))))
+        answers.append(None if answer is None else copy_rows(answer[0], COPY_COLUMNS)[0])
+    assert answers[1:] in ([], answers[:1])
+    return answers[0]
 
 
 def row_path(fields: dict[str, str]) -> list[object] | None:
@@ -526,7 +586,8 @@ def test_the_c_hmac_is_the_hubs_hmac_for_any_secret_length(sha256_engine: str) -
         hasher = MyNumberHasher(bytes(range(size % 256)) * (1 + size // 256))
         rules = resident_rules(CODE, TODAY, hasher)
         line = ",".join({**BASE, "個人番号": number}.values())
-        answer = _ResidentBlocks(rules, hasher, stage=False)(line, 2, len(COLUMNS), tuple(range(len(COLUMNS))))
+        answer = _ResidentBlocks(rules, hasher, stage=False)(
+            line.encode(), False, 2, len(COLUMNS), tuple(range(len(COLUMNS))))
         assert answer is not None
         assert copy_rows(answer[1], DIGEST_COLUMNS) == [[CODE, "00000001", hasher(number)]]
 
