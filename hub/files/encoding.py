@@ -73,12 +73,13 @@ class TextLines:
 
     def blocks(self) -> Iterator[str]:
         """The decoded text a chunk at a time, each a run of whole lines (the last may lack its line feed)."""
-        for block, lines_before in self.byte_blocks():
+        for block, lines_before, _ in self.byte_blocks():
             yield self.decode(block, lines_before)
 
-    def byte_blocks(self) -> Iterator[tuple[bytes, int]]:
-        """The same blocks undecoded, each with the number of lines before it. ``encoding`` is decided for a
-        block before it is given; ``decode`` gives its text (and records its bad lines)."""
+    def byte_blocks(self) -> Iterator[tuple[bytes, int, int]]:
+        """The same blocks undecoded, each with the number of lines before it and of line feeds in it.
+        ``encoding`` is decided for a block before it is given; ``decode`` gives its text (and records its bad
+        lines)."""
         pending = self._read_start()
         lines_before = 0
         at_end = False
@@ -104,7 +105,7 @@ class TextLines:
                 self._detect(block, lines_before)
             if self._on_chunk is not None:
                 self._on_chunk(self.bytes_read)
-            yield block, lines_before
+            yield block, lines_before, lines
             lines_before += lines
 
     def _read(self) -> bytes:

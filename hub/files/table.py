@@ -168,6 +168,8 @@ class _Blocks:
         self._lines = lines
         self._blocks = lines.byte_blocks()
         self._lines_before = 0
+        self.line_feeds = 0
+        """The line feeds of the block ``next`` gave last."""
         self.current = io.StringIO("", newline="\n")
 
     def next(self) -> str | bytes | None:
@@ -178,7 +180,7 @@ class _Blocks:
         block = next(self._blocks, None)
         if block is None:
             return None
-        data, self._lines_before = block
+        data, self._lines_before, self.line_feeds = block
         return data
 
     def next_text(self) -> str | None:
@@ -200,11 +202,12 @@ class _Blocks:
         """The lines after the current block, for a record that goes on; each block read becomes current."""
         for block in self._blocks:
             # Not "yield from": closing this generator (the record ended) would close the block it reads.
-            for line in self.start(self._lines.decode(*block)):  # noqa: UP028  (see above)
+            for line in self.start(self._lines.decode(block[0], block[1])):  # noqa: UP028  (see above)
                 yield line
 
-    def _decoded(self, block: tuple[bytes, int] | None) -> str | None:
-        return None if block is None else self._lines.decode(*block)
+    def _decoded(self, block: tuple[bytes, int, int] | None) -> str | None:
+        return None if block is None else self._lines.decode(block[0], block[1])
+
 
 def _header_names(cells: Sequence[str]) -> list[str]:
     names = [nfkc(cell).strip() for cell in cells]
@@ -357,7 +360,7 @@ class TableScan(Generic[RowT]):
                 data, text is None and lines.encoding == "cp932", previous + 1, width, block_order)
             if answer is not None:
                 # Neither encoding has a line feed within a character.
-                lines_in_text = data.count(b"\n")
+                lines_in_text = blocks.line_feeds if text is None else data.count(b"\n")
                 rows_in_text = lines_in_text + (not data.endswith(b"\n"))  # the last line may lack its line feed
                 self._rows += rows_in_text
                 self._valid_rows += rows_in_text
