@@ -366,13 +366,20 @@ static inline void put_null(Buffer *b) { put_int32(b, -1); }
 static uint32_t cp932_single[256];
 static uint16_t cp932_pairs[0x10000];
 
+/* Whether the 8 bytes at p are all ASCII (a file's digits and commas come in runs). */
+static inline int ascii8(const unsigned char *p) {
+    uint64_t word;
+    memcpy(&word, p, 8);
+    return (word & 0x8080808080808080ull) == 0;
+}
+
 /* Whether the bytes are UTF-8 as Python's strict decoder takes it (no surrogate, no overlong form, nothing above
  * U+10FFFF): the reader's characters are then those Python would read. */
 static int valid_utf8(const unsigned char *p, Py_ssize_t size) {
     const unsigned char *end = p + size;
     while (p < end) {
         if (p[0] < 0x80) {
-            p++;
+            p += end - p >= 8 && ascii8(p) ? 8 : 1;
             continue;
         }
         unsigned char lo = 0x80, hi = 0xBF;
@@ -404,9 +411,15 @@ static int cp932_utf8(const unsigned char *p, Py_ssize_t size, Buffer *out) {
     char *o = out->data + out->size;
     while (p < end) {
         uint32_t c = cp932_single[p[0]];
-        if (c < 0x80) {
-            *o++ = (char)c;
-            p++;
+        if (c < 0x80) { /* ASCII is itself in CP932 (read_cp932 holds it so) */
+            if (end - p >= 8 && ascii8(p)) {
+                memcpy(o, p, 8);
+                o += 8;
+                p += 8;
+            } else {
+                *o++ = (char)c;
+                p++;
+            }
             continue;
         }
         if (c == CP932_LEAD) {
@@ -435,6 +448,8 @@ typedef struct {
     PyObject *read_date;     /* text -> ordinal or None */
     PyObject *read_kana;     /* text -> (normal form, kana key) or None */
     PyObject *read_movement; /* (異動区分, 異動日, birth ordinal) -> (status, ordinal of 異動日 or 0) or None */
+    Buffer utf8;             /* a CP932 block as UTF-8, kept from one block to the next */
+    int reading;             /* read() is under way (a callback must not start another) */
 } Reader;
 
 /* The callbacks are usually bound methods of the object that holds this reader: a cycle for the collector. */
@@ -455,6 +470,7 @@ static int reader_clear(Reader *self) {
 static void reader_dealloc(Reader *self) {
     PyObject_GC_UnTrack(self);
     reader_clear(self);
+    PyMem_Free(self->utf8.data);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -779,11 +795,17 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
     /* A quote is never part of a character of either encoding (nor is a comma or a line feed). */
     if (block_size == 0 || memchr(block, '"', (size_t)block_size) != NULL) Py_RETURN_NONE;
 
-    Buffer utf8 = {0}, rows = {0}, digests = {0};
+    if (self->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "read() within read()");
+        return NULL;
+    }
+    self->reading = 1;
+    Buffer rows = {0}, digests = {0};
     PyObject *addressees = NULL, *vouchers = NULL, *result = NULL;
     const char *data = block;
     Py_ssize_t size = block_size;
-    int readable = cp932 ? cp932_utf8((const unsigned char *)block, block_size, &utf8)
+    self->utf8.size = 0;
+    int readable = cp932 ? cp932_utf8((const unsigned char *)block, block_size, &self->utf8)
                          : valid_utf8((const unsigned char *)block, block_size);
     if (readable < 0) {
         PyErr_NoMemory();
@@ -794,8 +816,8 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
         goto done;
     }
     if (cp932) {
-        data = utf8.data;
-        size = (Py_ssize_t)utf8.size;
+        data = self->utf8.data;
+        size = (Py_ssize_t)self->utf8.size;
     }
     addressees = PyList_New(0);
     vouchers = PyList_New(0);
@@ -839,7 +861,7 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
     Py_XDECREF(rows_bytes);
     Py_XDECREF(digests_bytes);
 done:
-    PyMem_Free(utf8.data);
+    self->reading = 0;
     PyMem_Free(rows.data);
     PyMem_Free(digests.data);
     Py_XDECREF(addressees);
@@ -898,12 +920,13 @@ static int read_cp932(PyObject *single, PyObject *pairs) {
     int ok = PySequence_Fast_GET_SIZE(fast) == 256;
     for (int i = 0; ok && i < 256; i++) {
         long value = PyLong_AsLong(PySequence_Fast_GET_ITEM(fast, i));
-        ok = !(value == -1 && PyErr_Occurred()) && value >= -2 && value < 0x10000;
+        ok = !(value == -1 && PyErr_Occurred()) && value >= -2 && value < 0x10000 && (i >= 0x80 || value == i);
         cp932_single[i] = value == -1 ? CP932_LEAD : value == -2 ? CP932_BAD : (uint32_t)value;
     }
     Py_DECREF(fast);
     if (!ok) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a CP932 byte is a code point below U+10000, -1 or -2");
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "a CP932 byte is itself if ASCII, else a code point below U+10000, -1 or -2");
         return -1;
     }
     if (!PyBytes_Check(pairs) || PyBytes_GET_SIZE(pairs) != 2 * 0x10000) {

@@ -580,6 +580,22 @@ def test_the_c_hmac_is_hmac_sha256_for_many_numbers_and_secrets(sha256_engine: s
             hmac.new(secret[:size], number.encode(), hashlib.sha256).digest() for number in numbers]
 
 
+def test_a_callback_that_reads_again_with_the_same_reader_is_refused() -> None:
+    # The reader keeps a block's UTF-8 from one read to the next: a second read would overwrite the first's.
+    def read_date(text: str) -> int | None:
+        reader.read(line, False, 3, len(COLUMNS), tuple(range(len(COLUMNS))))
+        return None
+
+    reader = _resident_block.Reader(
+        municipality_code=CODE, earliest=1, today=TODAY.toordinal(), inner_pad=HASHER.inner_pad,
+        outer_pad=HASHER.outer_pad, stage=True, read_date=read_date, read_kana=lambda text: None,
+        read_movement=lambda movement, moved, birth: None)  # fmt: skip
+    line = ",".join({**BASE, "生年月日": "昭和23年4月1日"}.values()).encode()
+    with pytest.raises(RuntimeError, match=r"read\(\) within read\(\)"):
+        reader.read(line, False, 2, len(COLUMNS), tuple(range(len(COLUMNS))))
+    assert reader.read(",".join(BASE.values()).encode(), False, 2, len(COLUMNS), tuple(range(len(COLUMNS))))
+
+
 def test_the_c_hmac_is_the_hubs_hmac_for_any_secret_length(sha256_engine: str) -> None:
     number = "123456789018"
     for size in (0, 1, 32, 63, 64, 65, 200):
