@@ -186,7 +186,10 @@ class _Blocks:
     def next_text(self) -> str | None:
         """As ``next``, the bytes decoded."""
         rest = self.current.read()
-        return rest if rest else self._decoded(next(self._blocks, None))
+        if rest:
+            return rest
+        block = next(self._blocks, None)
+        return None if block is None else self._text(block)
 
     def decode(self, block: bytes) -> str:
         """The text of the block ``next`` gave last."""
@@ -202,11 +205,12 @@ class _Blocks:
         """The lines after the current block, for a record that goes on; each block read becomes current."""
         for block in self._blocks:
             # Not "yield from": closing this generator (the record ended) would close the block it reads.
-            for line in self.start(self._lines.decode(block[0], block[1])):  # noqa: UP028  (see above)
+            for line in self.start(self._text(block)):  # noqa: UP028  (see above)
                 yield line
 
-    def _decoded(self, block: tuple[bytes, int, int] | None) -> str | None:
-        return None if block is None else self._lines.decode(block[0], block[1])
+    def _text(self, block: tuple[bytes, int, int]) -> str:
+        data, lines_before, _ = block
+        return self._lines.decode(data, lines_before)
 
 
 def _header_names(cells: Sequence[str]) -> list[str]:
@@ -354,21 +358,20 @@ class TableScan(Generic[RowT]):
             # The block reader takes the file's own bytes, undecoded (the rest of a block begun row by row is
             # text already, given as UTF-8). Bad bytes and quotes are left to the row-by-row reading: it reports
             # the one, and only csv knows where the fields and records of the other end.
-            text = block if isinstance(block, str) else None
-            data = block if isinstance(block, bytes) else block.encode()
-            answer = None if read_block is None or bad_lines or b'"' in data else read_block(
-                data, text is None and lines.encoding == "cp932", previous + 1, width, block_order)
-            if answer is not None:
-                # Neither encoding has a line feed within a character.
-                lines_in_text = blocks.line_feeds if text is None else data.count(b"\n")
-                rows_in_text = lines_in_text + (not data.endswith(b"\n"))  # the last line may lack its line feed
-                self._rows += rows_in_text
-                self._valid_rows += rows_in_text
-                previous += lines_in_text
-                yield answer
-                continue
-            if text is None:
-                text = blocks.decode(data)
+            if read_block is not None and not bad_lines:
+                data = block if isinstance(block, bytes) else block.encode()
+                cp932 = isinstance(block, bytes) and lines.encoding == "cp932"
+                answer = None if b'"' in data else read_block(data, cp932, previous + 1, width, block_order)
+                if answer is not None:
+                    # Neither encoding has a line feed within a character.
+                    line_feeds = blocks.line_feeds if isinstance(block, bytes) else data.count(b"\n")
+                    rows_in_block = line_feeds + (not data.endswith(b"\n"))  # the last line may lack its line feed
+                    self._rows += rows_in_block
+                    self._valid_rows += rows_in_block
+                    previous += line_feeds
+                    yield answer
+                    continue
+            text = blocks.decode(block) if isinstance(block, bytes) else block
             rows: list[RowT] = []
             current = blocks.start(text)
             for record_text in current:
