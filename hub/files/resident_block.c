@@ -436,6 +436,20 @@ static int cp932_utf8(const unsigned char *p, Py_ssize_t size, Buffer *out) {
     return 1;
 }
 
+/* A block as UTF-8 in *text: the bytes themselves when they are UTF-8, else (cp932) their transcoding into
+ * `scratch`, emptied first. 1, or 0 if they are not text in that encoding, or -1 (a MemoryError set). */
+static int block_utf8(const char *block, Py_ssize_t size, int cp932, Buffer *scratch, Field *text) {
+    if (!cp932) {
+        *text = (Field){block, size};
+        return valid_utf8((const unsigned char *)block, size);
+    }
+    scratch->size = 0;
+    int readable = cp932_utf8((const unsigned char *)block, size, scratch);
+    if (readable < 0) PyErr_NoMemory();
+    *text = (Field){scratch->data, (Py_ssize_t)scratch->size};
+    return readable;
+}
+
 /* ---- the reader ------------------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -802,27 +816,17 @@ static PyObject *reader_read(Reader *self, PyObject *args) {
     self->reading = 1;
     Buffer rows = {0}, digests = {0};
     PyObject *addressees = NULL, *vouchers = NULL, *result = NULL;
-    const char *data = block;
-    Py_ssize_t size = block_size;
-    self->utf8.size = 0;
-    int readable = cp932 ? cp932_utf8((const unsigned char *)block, block_size, &self->utf8)
-                         : valid_utf8((const unsigned char *)block, block_size);
-    if (readable < 0) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    Field text;
+    int readable = block_utf8(block, block_size, cp932, &self->utf8, &text);
+    if (readable < 0) goto done;
     if (readable == 0) {
         result = Py_NewRef(Py_None);
         goto done;
     }
-    if (cp932) {
-        data = self->utf8.data;
-        size = (Py_ssize_t)self->utf8.size;
-    }
     addressees = PyList_New(0);
     vouchers = PyList_New(0);
     if (addressees == NULL || vouchers == NULL) goto done;
-    const char *p = data, *end = data + size;
+    const char *p = text.text, *end = text.text + text.size;
     long line = first_line;
     int answer = 1;
     while (p < end && answer == 1) {
@@ -994,16 +998,13 @@ static PyObject *utf8(PyObject *Py_UNUSED(module), PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "configure() first");
         return NULL;
     }
-    if (!cp932) {
-        if (valid_utf8((const unsigned char *)block, size)) return PyBytes_FromStringAndSize(block, size);
-        Py_RETURN_NONE;
-    }
-    Buffer out = {0};
-    int readable = cp932_utf8((const unsigned char *)block, size, &out);
-    PyObject *result = readable < 0 ? PyErr_NoMemory()
-                       : readable ? PyBytes_FromStringAndSize(out.data, (Py_ssize_t)out.size)
+    Buffer scratch = {0};
+    Field text;
+    int readable = block_utf8(block, size, cp932, &scratch, &text);
+    PyObject *result = readable < 0 ? NULL
+                       : readable ? PyBytes_FromStringAndSize(text.text, text.size)
                                   : Py_NewRef(Py_None);
-    PyMem_Free(out.data);
+    PyMem_Free(scratch.data);
     return result;
 }
 
