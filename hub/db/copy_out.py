@@ -7,6 +7,11 @@ for rows until a batch is full, and the connection is waited on only when libpq 
 
 ``copy_out_parts`` reads several statements over several connections at once and hands their rows over
 one statement after another, so that the server can work on the later ones meanwhile.
+
+Both read either a text-format COPY (each row's bytes as they come, line feed included) or, with `binary`,
+a binary COPY of one column (text or bytea), which holds each row's value and nothing else: no escapes to
+undo, which in bytes of CP932 could not even be told apart (a backslash is the second byte of ソ or 表). Its
+rows are handed over as lines, each ended by a line feed.
 """
 
 from __future__ import annotations
@@ -14,13 +19,34 @@ from __future__ import annotations
 import select
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg import errors, pq, sql
 from psycopg.abc import Buffer, PQGen
 from psycopg.pq.abc import PGconn
 from psycopg.waiting import Wait
+
+# A binary COPY's file header (signature, flags, extension length) before its first row; each row's field
+# count and length before its bytes; the trailer (a field count of -1) after the last.
+_BINARY_HEADER: Final = 19
+_BINARY_ROW: Final = 6
+_BINARY_TRAILER: Final = b"\xff\xff"
+
+
+def _binary_value(data: memoryview) -> memoryview | None:
+    """The value of the row in one message of a binary COPY of one column, or None for the trailer."""
+    if data[0] != 0:  # a row's field count (1) starts with a zero byte, the header with "P" of PGCOPY
+        data = data[_BINARY_HEADER:] if data[0] == 0x50 else data
+        if bytes(data[:2]) == _BINARY_TRAILER:
+            return None
+    return data[_BINARY_ROW:]
+
+
+def _join(rows: list[Buffer], binary: bool) -> bytes:
+    if not binary:
+        return b"".join(rows)
+    return b"\n".join(rows) + b"\n" if rows else b""
 
 
 def _wait_readable(pgconn: PGconn) -> PQGen[None]:
@@ -44,32 +70,35 @@ def _finish(pgconn: PGconn, encoding: str) -> PQGen[None]:
         raise errors.error_from_result(failed, encoding=encoding)
 
 
-def _batch(pgconn: PGconn, batch_bytes: int, encoding: str) -> PQGen[tuple[bytes, bool]]:
+def _batch(pgconn: PGconn, batch_bytes: int, encoding: str, binary: bool) -> PQGen[tuple[bytes, bool]]:
     """Rows until at least `batch_bytes` (or the end), and whether the COPY is over."""
     rows: list[Buffer] = []
     size = 0
     while size < batch_bytes:
         nbytes, data = pgconn.get_copy_data(1)
         if nbytes > 0:
-            rows.append(data)
+            row = _binary_value(data) if binary else data
+            if row is not None:
+                rows.append(row)
             size += nbytes
         elif nbytes == 0:
             yield from _wait_readable(pgconn)
         else:
             yield from _finish(pgconn, encoding)
-            return b"".join(rows), True
-    return b"".join(rows), False
+            return _join(rows, binary), True
+    return _join(rows, binary), False
 
 
-def copy_out_batches(conn: psycopg.Connection[Any], statement: sql.Composed, batch_bytes: int) -> Iterator[bytes]:
-    """The rows `statement` (a ``COPY ... TO STDOUT``) sends, joined in batches of at least `batch_bytes`
-    (the last one may be shorter; no empty batch)."""
+def copy_out_batches(conn: psycopg.Connection[Any], statement: sql.Composed, batch_bytes: int,
+                     binary: bool = False) -> Iterator[bytes]:
+    """The rows `statement` (a ``COPY ... TO STDOUT``; with `binary`, a binary one of one column) sends,
+    joined in batches of at least `batch_bytes` (the last one may be shorter; no empty batch)."""
     with conn.cursor() as cur, cur.copy(statement):
         # The Copy block only starts the COPY here; leaving it early (an error, a closed download) cancels
         # the query and drains what is left, as it does for psycopg's own reads.
         done = False
         while not done:
-            data, done = conn.wait(_batch(conn.pgconn, batch_bytes, conn.info.encoding))
+            data, done = conn.wait(_batch(conn.pgconn, batch_bytes, conn.info.encoding, binary))
             if data:
                 yield data
 
@@ -95,8 +124,10 @@ class _Lane:
     first rows, after the query's sort, and a wait there would hold up reading the other connections.
     """
 
-    def __init__(self, conn: psycopg.Connection[Any], statements: list[tuple[int, sql.Composed]]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], statements: list[tuple[int, sql.Composed]],
+                 binary: bool) -> None:
         self.conn = conn
+        self._binary = binary
         self.part: int | None = None  # the statement whose rows arrive now; None once all are read
         self._pending = deque(statements)
         self._copying = False  # the COPY's opening answer has come
@@ -127,18 +158,21 @@ class _Lane:
                 raise errors.error_from_result(result, encoding=self.conn.info.encoding) if result else \
                     errors.InternalError("the COPY sent no answer")
             self._copying = True
+        binary = self._binary
         while size < limit:
             nbytes, data = pgconn.get_copy_data(1)
             if nbytes > 0:
-                rows.append(data)
+                row = _binary_value(data) if binary else data
+                if row is not None:
+                    rows.append(row)
                 size += nbytes
             elif nbytes == 0:
-                return b"".join(rows), False
+                return _join(rows, binary), False
             else:
                 self._busy = False
                 self.conn.wait(_finish(pgconn, self.conn.info.encoding))
-                return b"".join(rows), True
-        return b"".join(rows), False
+                return _join(rows, binary), True
+        return _join(rows, binary), False
 
     def opened(self) -> bool:
         """Whether the statement in flight has answered yet (a start counts as progress)."""
@@ -157,16 +191,17 @@ class _Lane:
 
 
 def copy_out_parts(conns: Sequence[psycopg.Connection[Any]], statements: Sequence[sql.Composed],
-                   batch_bytes: int, ahead_bytes: int) -> Iterator[bytes]:
-    """The rows of `statements` (each a ``COPY ... TO STDOUT``), all of the first, then all of the second...,
-    joined in batches of at least `batch_bytes` (a statement's last batch may be shorter; no empty batch).
+                   batch_bytes: int, ahead_bytes: int, binary: bool = False) -> Iterator[bytes]:
+    """The rows of `statements` (each a ``COPY ... TO STDOUT``, binary ones of one column with `binary`),
+    all of the first, then all of the second..., joined in batches of at least `batch_bytes` (a statement's
+    last batch may be shorter; no empty batch).
 
     Statement i runs on connection i % len(conns), each connection's one after another, so that the server
     works on as many statements at once as there are connections. The rows of statements after the one
     being handed over are held back up to about `ahead_bytes`; past that their connections are not read,
     and TCP makes their server processes wait.
     """
-    lanes = [_Lane(c, [(i, s) for i, s in enumerate(statements) if i % len(conns) == k])
+    lanes = [_Lane(c, [(i, s) for i, s in enumerate(statements) if i % len(conns) == k], binary)
              for k, c in enumerate(conns)]
     # Each read's rows joined at once: far fewer objects to hold than one per row.
     held: dict[int, list[bytes]] = defaultdict(list)

@@ -1,5 +1,6 @@
-"""COPY output read in batches: every row once and in order, an error part-way through raises instead of
-ending the file early, and a download abandoned half-way leaves the connection fit for the next request."""
+"""COPY output read in batches: every row once and in order (a binary COPY of one column as its values),
+an error part-way through raises instead of ending the file early, and a download abandoned half-way leaves
+the connection fit for the next request."""
 
 from __future__ import annotations
 
@@ -43,6 +44,33 @@ def test_abandoned_read_leaves_the_connection_usable(pg_database: str) -> None:
         batches.close()
         assert first.startswith(b"1\t")
         assert conn.execute("SELECT 'next request'").fetchone() == ("next request",)
+
+
+def _values(first: int, last: int, cp932: bool) -> sql.Composed:
+    """A binary COPY of one column (text, or bytea of CP932): backslashes, line feeds, and ソ and 表, whose
+    second CP932 byte is a backslash."""
+    value = sql.SQL("CASE i % 3 WHEN 0 THEN 'ソ表\\' || i WHEN 1 THEN 'a' || chr(10) || 'b\\n' || i ELSE i::text END")
+    if cp932:
+        value = sql.SQL("convert_to({}, 'SJIS')").format(value)
+    return sql.SQL("COPY (SELECT {} FROM generate_series({}, {}) AS i) TO STDOUT (FORMAT binary)").format(
+        value, first, last)
+
+
+def _value(i: int) -> str:
+    return ("ソ表\\", "a\nb\\n", "")[i % 3] + str(i)
+
+
+@pytest.mark.parametrize("cp932", [False, True])
+def test_binary_rows_are_their_values(pg_database: str, cp932: bool) -> None:
+    with connect(pg_database, None) as conn, connect(pg_database, None) as other:
+        batches = list(copy_out_batches(conn, _values(1, 5000, cp932), 1000, binary=True))
+        empty = list(copy_out_batches(conn, _values(1, 0, cp932), 1000, binary=True))  # a header, then the trailer
+        parts = list(copy_out_parts([conn, other], [_values(1, 2000, cp932), _values(2001, 2000, cp932),
+                                                    _values(2001, 5000, cp932)], 1000, 1 << 16, binary=True))
+    expected = "".join(_value(i) + "\n" for i in range(1, 5001)).encode("cp932" if cp932 else "utf-8")
+    assert all(batches) and len(batches) > 1 and b"".join(batches) == expected
+    assert all(parts) and b"".join(parts) == expected
+    assert empty == []
 
 
 def _part(first: int, last: int) -> sql.Composed:
