@@ -1,6 +1,10 @@
 """Reading one municipality's current records for CSV export, streamed: as CSV straight from PostgreSQL
 (``COPY (query) TO STDOUT``, the cells rendered in the query), or as rows from a server-side cursor.
 
+A CP932 ledger is read as stored in CP932 (hub.db.ledger). The long layout's CP932 is converted by the
+serving process (hub.files.export): its query is the busier side already, and testing every record's
+texts on the server for what CP932 lacks (vrs_cp932, migration 0071) cost more than the conversion saves.
+
 Call inside a transaction scoped to that municipality (hub.db.scoped): row-level security then makes
 another municipality's rows unreachable whatever is asked.
 """
@@ -185,9 +189,10 @@ def render_settings(conn: psycopg.Connection[Any], workers: bool = True) -> None
 
 
 def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable, batch_bytes: int = COPY_BATCH_BYTES, *,
-             rendered: bool = False) -> Iterator[bytes]:
+             rendered: bool = False, cp932: bool = False) -> Iterator[bytes]:
     """The query's rows as PostgreSQL writes CSV (UTF-8, LF after each row), in batches of whole rows; with
-    `rendered`, the query's one column is each row's CSV already (hub.db.ledger).
+    `rendered`, the query's one column is each row's CSV already (hub.db.ledger), text, or with `cp932`
+    bytea of the row in CP932.
 
     COPY of a query obeys row-level security like the query itself. Call inside a transaction: the
     settings the cells are rendered under (RENDER_SETTINGS, UTF-8) last until it ends.
@@ -195,13 +200,12 @@ def copy_csv(conn: psycopg.Connection[Any], query: sql.Composable, batch_bytes: 
     # Stored rows are only read and sorted: parallel workers would take the cores the download's own
     # processes need (alternating runs of the ledger download: 284,000-376,000 rows/s without, 197,000-290,000 with).
     render_settings(conn, workers=not rendered)
-    batches = copy_out_batches(conn, _copy(query, rendered), batch_bytes)
-    yield from unescape_text(batches) if rendered else batches
+    return _rows(copy_out_batches(conn, _copy(query, rendered, cp932), batch_bytes, binary=cp932), rendered, cp932)
 
 
 def copy_csv_parts(conns: Sequence[psycopg.Connection[Any]], queries: Sequence[sql.Composable],
                    batch_bytes: int = COPY_BATCH_BYTES, ahead_bytes: int = COPY_AHEAD_BYTES, *,
-                   rendered: bool = False) -> Iterator[bytes]:
+                   rendered: bool = False, cp932: bool = False) -> Iterator[bytes]:
     """The queries' rows, all of the first, then the second..., as copy_csv writes them, the queries running
     on the connections by turns (hub.db.copy_out.copy_out_parts).
 
@@ -213,13 +217,19 @@ def copy_csv_parts(conns: Sequence[psycopg.Connection[Any]], queries: Sequence[s
     """
     for conn in conns:
         render_settings(conn, workers=len(conns) == 1)
-    batches = copy_out_parts(conns, [_copy(q, rendered) for q in queries], batch_bytes, ahead_bytes)
-    yield from unescape_text(batches) if rendered else batches
+    statements = [_copy(q, rendered, cp932) for q in queries]
+    return _rows(copy_out_parts(conns, statements, batch_bytes, ahead_bytes, binary=cp932), rendered, cp932)
 
 
-def _copy(query: sql.Composable, rendered: bool) -> sql.Composed:
-    # A rendered row goes out as COPY's text format, which leaves commas and quotes as they are.
-    return sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT {})").format(query, sql.SQL("text" if rendered else "csv"))
+def _copy(query: sql.Composable, rendered: bool, cp932: bool) -> sql.Composed:
+    # A rendered row goes out in COPY's text format, which leaves commas and quotes as they are; bytes of
+    # CP932 in its binary format, as they are (the text format would write bytea as hex).
+    layout = "binary" if cp932 else "text" if rendered else "csv"
+    return sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT {})").format(query, sql.SQL(layout))
+
+
+def _rows(batches: Iterator[bytes], rendered: bool, cp932: bool) -> Iterator[bytes]:
+    return unescape_text(batches) if rendered and not cp932 else batches
 
 
 _ESCAPED: Final = re.compile(rb"\\(.)", re.DOTALL)

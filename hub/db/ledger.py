@@ -8,6 +8,8 @@ its own snapshot, reads the stored rows of everyone not marked and builds the ro
 
 Rows are rendered here as PostgreSQL's COPY writes CSV for the cells of the ledger (hub.files.export
 ``write_ledger`` writes the same bytes in Python), and read back with hub.db.export.copy_csv's `rendered`.
+Each stored row is kept in CP932 as well, as a CP932 export writes it (``line_cp932``, migration 0071), so
+that such an export sends the stored bytes.
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ def lines_query(municipality_code: str, people: sql.Composable) -> sql.Composabl
              people=people)
 
 
+def _in_cp932(line: sql.Composable) -> sql.Composable:
+    """A row's `line` as a CP932 export writes it (bytea): 〓 for what CP932 lacks (vrs_cp932), then
+    PostgreSQL's conversion, whose table is Windows' CP932."""
+    return sql.SQL("convert_to(vrs_cp932({}), 'SJIS')").format(line)
+
+
 def refresh(conn: psycopg.Connection[Any], municipality_code: str) -> int:
     """Store the rows of the municipality's people marked stale, and clear their marks; how many people.
 
@@ -120,8 +128,9 @@ def refresh(conn: psycopg.Connection[Any], municipality_code: str) -> int:
         conn.execute("DELETE FROM ledger_rows r USING ledger_marked k WHERE r.municipality_code = %(m)s"
                      " AND r.atena_no = k.atena_no", params, prepare=False)
         conn.execute(
-            sql.SQL("INSERT INTO ledger_rows (municipality_code, atena_no, doses, line)"
-                    " SELECT {m}, f.atena_no, f.doses, f.line FROM ({lines}) f").format(
+            sql.SQL("INSERT INTO ledger_rows (municipality_code, atena_no, doses, line, line_cp932)"
+                    " SELECT {m}, f.atena_no, f.doses, f.line, {cp932} FROM ({lines}) f").format(
+                cp932=_in_cp932(sql.SQL("f.line")),
                 m=sql.Literal(municipality_code),
                 lines=lines_query(municipality_code, sql.SQL("SELECT atena_no FROM ledger_marked"))),
             prepare=False)
@@ -149,9 +158,10 @@ def rebuild(conn: psycopg.Connection[Any], codes: Iterable[str],
 
 
 def ledger_query(municipality_code: str, doses: int, start: str | None = None,
-                 stop: str | None = None) -> sql.Composable:
-    """The ledger's rows (no header), one text column each, by 宛名番号, with cells up to dose `doses`: the
-    stored rows of people not marked stale, the rows of marked people built from their records.
+                 stop: str | None = None, cp932: bool = False) -> sql.Composable:
+    """The ledger's rows (no header), one text column each (with `cp932`, one bytea column of the rows as a
+    CP932 export writes them), by 宛名番号, with cells up to dose `doses`: the stored rows of people not marked
+    stale, the rows of marked people built from their records.
 
     `start` and `stop` keep to the people with start <= 宛名番号 < stop (either end open when None): the
     queries of consecutive ranges give, one after another, the rows of the whole query.
@@ -167,11 +177,17 @@ def ledger_query(municipality_code: str, doses: int, start: str | None = None,
     stale = sql.SQL("SELECT a.atena_no FROM ledger_stale s, unnest(s.atena_nos) AS a (atena_no)"
                     " WHERE s.municipality_code = {m}{b}").format(m=m, b=bounds("a.atena_no"))
 
-    def padded(alias: str) -> sql.Composable:
-        """The row's line with empty cells up to dose `doses`."""
-        return sql.SQL("{a}.line || repeat(',', {cells} * ({doses} - {a}.doses))").format(
-            a=sql.Identifier(alias), cells=sql.Literal(DOSE_CELLS), doses=sql.Literal(doses))
+    def padded(line: sql.Composable, alias: str) -> sql.Composable:
+        """The row's `line` with empty cells up to dose `doses`."""
+        commas = sql.SQL("{cells} * ({doses} - {a}.doses)").format(
+            cells=sql.Literal(DOSE_CELLS), doses=sql.Literal(doses), a=sql.Identifier(alias))
+        # In CP932 a comma is ASCII's byte: a slice of enough of them.
+        empty = (sql.SQL("substring({} FOR {})").format(sql.Literal(b"," * DOSE_CELLS * MAX_DOSE), commas) if cp932
+                 else sql.SQL("repeat(',', {})").format(commas))
+        return sql.SQL("{} || {}").format(line, empty)
 
+    stored = sql.SQL("r.line_cp932") if cp932 else sql.SQL("r.line")
+    built = _in_cp932(sql.SQL("f.line")) if cp932 else sql.SQL("f.line")
     return sql.SQL(
         "SELECT t.line FROM ("
         " SELECT r.atena_no, {line_r} AS line FROM ledger_rows r WHERE r.municipality_code = {m}{b}"
@@ -179,11 +195,12 @@ def ledger_query(municipality_code: str, doses: int, start: str | None = None,
         "   WHERE s.municipality_code = {m} AND a.atena_no = r.atena_no)"
         " UNION ALL SELECT f.atena_no, {line_f} FROM ({lines}) f"
         ") t ORDER BY t.atena_no"
-    ).format(line_r=padded("r"), line_f=padded("f"), m=m, b=bounds("r.atena_no"),
+    ).format(line_r=padded(stored, "r"), line_f=padded(built, "f"), m=m, b=bounds("r.atena_no"),
              lines=lines_query(municipality_code, stale))
 
 
-def ledger_parts(municipality_code: str, doses: int, starts: Sequence[str]) -> list[sql.Composable]:
+def ledger_parts(municipality_code: str, doses: int, starts: Sequence[str],
+                 cp932: bool = False) -> list[sql.Composable]:
     """The ledger query cut at `starts` (increasing 宛名番号): the parts' rows, in order, are the ledger's."""
     edges: list[str | None] = [None, *starts, None]
-    return [ledger_query(municipality_code, doses, a, b) for a, b in itertools.pairwise(edges)]
+    return [ledger_query(municipality_code, doses, a, b, cp932) for a, b in itertools.pairwise(edges)]

@@ -1,12 +1,16 @@
 """Writing record exports as CSV bytes, streamed: the long layout (one row per record) and the 2021
 ledger layout (one row per person), UTF-8 with BOM or CP932.
 
-Two writers give the same bytes: ``write_long``/``write_ledger`` render rows in Python (csv module), and
+Two writers give the same rows: ``write_long``/``write_ledger`` render them in Python (csv module), and
 ``from_copy`` finishes CSV that PostgreSQL rendered (the queries of hub.db.export and hub.db.ledger): it
-only turns the row ends into CRLF and re-encodes, which is what makes a large export fast.
+only turns the row ends into CRLF and, for the long layout in CP932, re-encodes, which is what makes a large
+export fast. The CP932 ledger comes in CP932, as stored (hub.db.ledger).
 
-A cell a spreadsheet would run as a formula gets a leading ``'``. Characters CP932 cannot hold are
-written as 〓 (the customary substitute mark) rather than failing the whole download.
+A cell a spreadsheet would run as a formula gets a leading ``'``. Characters outside what both Python's
+cp932 codec and PostgreSQL's SJIS conversion convert both ways are written as 〓 (the customary substitute
+mark) rather than failing the whole download: the same characters whichever of the two converted a file
+(vrs_cp932, migration 0071). The two agree on the bytes of every character but some 390 that CP932 has
+two codes for (NEC and IBM extensions such as 髙 and ⅰ): each picks one, and every CP932 reader reads both.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -41,6 +46,33 @@ def _substitute(error: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error("vrs-substitute", _substitute)
 
+# What Python's codec holds and PostgreSQL's conversion lacks: user-defined characters (外字, in the private
+# use area) and five single-byte vendor codes. (¥ and ‾, which only the conversion writes, as \ and ~, the
+# codec lacks.)
+_CODEC_ONLY: Final = re.compile("[\x80\ue000-\uf8ff]")
+# Their UTF-8: U+0080 is C2 80, U+E000-U+EFFF start with EE, U+F000-U+F8FF with EF 80-A3. Looking for these
+# bytes costs a third of a search of the decoded text, which took more than the encoding itself.
+_EF_CODEC_ONLY: Final = re.compile(rb"\xef[\x80-\xa3]")
+
+
+def to_cp932(text: str) -> bytes:
+    """`text` in CP932, 〓 for what a CP932 export does not hold (vrs_cp932)."""
+    if _CODEC_ONLY.search(text):
+        text = _CODEC_ONLY.sub(_SUBSTITUTE, text)
+    return text.encode("cp932", errors="vrs-substitute")
+
+
+def utf8_to_cp932(data: bytes) -> bytes:
+    """UTF-8 `data` in CP932, as to_cp932 writes it."""
+    text = data.decode("utf-8")
+    if b"\xee" in data or b"\xc2\x80" in data or _EF_CODEC_ONLY.search(data):
+        text = _CODEC_ONLY.sub(_SUBSTITUTE, text)
+    return text.encode("cp932", errors="vrs-substitute")
+
+
+def _encode(text: str, encoding: Encoding) -> bytes:
+    return text.encode("utf-8") if encoding == "utf-8" else to_cp932(text)
+
 
 def neutralise(cell: str) -> str:
     """The cell as text a spreadsheet will not run as a formula."""
@@ -67,11 +99,11 @@ def _encode_rows(rows: Iterable[Iterable[str]], encoding: Encoding) -> Iterator[
     for n, row in enumerate(rows, 1):
         writer.writerow([neutralise(c) for c in row])
         if n % _ROWS_PER_CHUNK == 0:
-            yield buf.getvalue().encode(encoding, errors="vrs-substitute")
+            yield _encode(buf.getvalue(), encoding)
             buf.seek(0)
             buf.truncate()
     if buf.tell():
-        yield buf.getvalue().encode(encoding, errors="vrs-substitute")
+        yield _encode(buf.getvalue(), encoding)
 
 
 def long_rows(records: Iterable[ExportRecord]) -> Iterator[tuple[str, ...]]:
@@ -127,7 +159,8 @@ def crlf_rows(data: bytes) -> bytes:
     """PostgreSQL's CSV rows (LF after each) with the CRLF row ends of Python's csv module.
 
     `data` holds whole rows. A line feed inside a quoted cell stays as it is: the cell's quotes (doubled
-    ones included) come in pairs, so the parts between quotes alternate outside, inside, outside...
+    ones included) come in pairs, so the parts between quotes alternate outside, inside, outside... The
+    same holds of CP932 rows: neither byte is ever the second byte of a CP932 character.
     """
     if b'"' not in data:
         return data.replace(b"\n", b"\r\n")
@@ -136,9 +169,11 @@ def crlf_rows(data: bytes) -> bytes:
     return b'"'.join(parts)
 
 
-def from_copy(header: tuple[str, ...], batches: Iterable[bytes], encoding: Encoding = "utf-8") -> Iterator[bytes]:
-    """The header, then PostgreSQL's UTF-8 CSV batches (whole rows each), as the export's byte chunks."""
+def from_copy(header: tuple[str, ...], batches: Iterable[bytes], encoding: Encoding = "utf-8",
+              converted: bool = False) -> Iterator[bytes]:
+    """The header, then PostgreSQL's CSV batches (whole rows each; UTF-8, or already in `encoding` if
+    `converted`), as the export's byte chunks in `encoding`."""
     yield b"".join(_encode_rows([header], encoding))
     for batch in batches:
         data = crlf_rows(batch)
-        yield data if encoding == "utf-8" else data.decode("utf-8").encode(encoding, errors="vrs-substitute")
+        yield data if encoding == "utf-8" or converted else utf8_to_cp932(data)

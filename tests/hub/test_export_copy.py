@@ -1,5 +1,6 @@
 """The export as PostgreSQL renders it (COPY of a query) against the Python csv writer: the same bytes for
-hostile cells, both layouts and both encodings; and row-level security still bounds it."""
+hostile cells, both layouts and both encodings (the same text for the CP932 ledger, which the server
+converts); and row-level security still bounds it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from hub.files.export import (
     crlf_rows,
     from_copy,
     ledger_header,
+    to_cp932,
     write_ledger,
     write_long,
 )
@@ -29,7 +31,8 @@ CODE = "131016"
 OTHER = "131024"
 HOSTILE = [
     "=cmd|' /C calc'!A0", "+81 3", "-1", "@SUM(A1)", "\tTAB", "\rCR", 'say "hi"', "a,b", "two\nlines",
-    "crlf\r\nin cell", '"', "", " ", "髙橋 😀", "ｱｲｳ", "①②", "\\.", "\\N", "NULL", "'quoted", "末尾\n",
+    "crlf\r\nin cell", '"', "", " ", "髙橋 😀", "ｱｲｳ", "①②", "\\.", "\\N", "NULL", "'quoted", "ソ表\\n十",
+    "𠮷田 ¥100‾ \ue000\x80", "末尾\n",
 ]
 
 
@@ -77,8 +80,16 @@ def test_copy_writer_gives_the_python_writers_bytes_for_hostile_cells(hub_db: st
         copy_ledger = _ledger(conn, doses, encoding)  # the stored rows
     assert doses == 3
     assert copy_long == python_long
-    assert built_ledger == python_ledger
-    assert copy_ledger == python_ledger
+    if encoding == "utf-8":
+        assert built_ledger == python_ledger
+        assert copy_ledger == python_ledger
+    else:
+        # CP932 has two codes for 髙: Python's codec writes EE E0, the server FB FC; both read as 髙.
+        assert built_ledger.decode("cp932") == python_ledger.decode("cp932")
+        assert copy_ledger.decode("cp932") == python_ledger.decode("cp932")
+        assert b"\xfb\xfc" in copy_ledger and b"\xee\xe0" in python_ledger
+        assert copy_ledger.count("〓田 〓100〓 〓〓".encode("cp932")) > 0
+        assert "ソ表\\n十".encode("cp932") in copy_ledger and "ソ表\\n十".encode("cp932") in copy_long
     text = copy_long.decode("utf-8-sig" if encoding == "utf-8" else "cp932")
     assert "'=cmd|" in text and '"two\nlines"' in text and "SECRET" not in text
     assert copy_ledger.count(b"\r\n") > 5 and b"LATER" in copy_ledger
@@ -89,8 +100,10 @@ VACCINATED_PEOPLE = "SELECT count(DISTINCT atena_no) FROM vaccinations WHERE sta
 
 
 def _ledger(conn: psycopg.Connection[Any], doses: int, encoding: Encoding) -> bytes:
-    query = ledger_db.ledger_query(CODE, doses)
-    return b"".join(from_copy(ledger_header(doses), export_db.copy_csv(conn, query, 64, rendered=True), encoding))
+    cp932 = encoding == "cp932"
+    query = ledger_db.ledger_query(CODE, doses, cp932=cp932)
+    batches = export_db.copy_csv(conn, query, 64, rendered=True, cp932=cp932)
+    return b"".join(from_copy(ledger_header(doses), batches, encoding, converted=True))
 
 
 def test_stored_ledger_rows_follow_corrections_voids_and_venue_changes(hub_db: str) -> None:
@@ -134,6 +147,25 @@ def test_copy_export_of_another_municipality_yields_no_row(hub_db: str) -> None:
     with connect(hub_db, None) as conn:
         marked = conn.execute("SELECT count(*) FROM ledger_stale WHERE municipality_code = %s", (OTHER,)).fetchone()
     assert stolen == b"" and stolen_ledger == b"" and marked == (1,)
+
+
+def test_a_cp932_export_writes_the_same_characters_whichever_side_converts(hub_db: str) -> None:
+    """Every character of the Basic Multilingual Plane (and two beyond) through the server's conversion of the
+    CP932 ledger (vrs_cp932, then SJIS) and through Python's of the long layout (to_cp932): 〓 for the same
+    characters, and the same text read back."""
+    with connect(hub_db, "vrs_api") as conn:
+        server = dict(conn.execute(
+            "SELECT cp, convert_to(vrs_cp932(chr(cp)), 'SJIS') FROM generate_series(1, 65535) AS cp"
+            " WHERE cp NOT BETWEEN 55296 AND 57343 UNION ALL SELECT cp, convert_to(vrs_cp932(chr(cp)), 'SJIS')"
+            " FROM unnest(ARRAY[134071, 128512]) AS cp").fetchall())
+    assert len(server) == 65535 - 2048 + 2
+    substitute = "〓".encode("cp932")
+    read_back = {cp: (bytes(b).decode("cp932"), to_cp932(chr(cp)).decode("cp932")) for cp, b in server.items()}
+    assert [cp for cp, (s, p) in read_back.items() if s != p] == []
+    held = [cp for cp, b in server.items() if bytes(b) != substitute or cp == 0x3013]
+    assert 7_000 < len(held) - 127 < 7_600  # JIS X 0208, the NEC and IBM extensions, half-width kana
+    assert {0x9AD9, 0x2460, 0xFF71, 0x5C, 0x7E} <= set(held)  # 髙 ① ｱ \ ~
+    assert not {0xA5, 0x203E, 0xE000, 0x80, 0x20BB7, 0x1F600} & set(held)  # ¥ ‾, 外字, a vendor code, 𠮷, 😀
 
 
 def test_crlf_only_at_row_ends() -> None:

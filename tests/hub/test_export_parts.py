@@ -35,7 +35,9 @@ def _records() -> list[tuple[Any, ...]]:
     for i in range(1, 31):
         atena = f"P{i:03d}"
         doses = (1,) if i % 4 == 0 else (1, 2, 3) if i % 7 == 0 else (1, 2)
-        rows += [(CODE, f"{i:010d}", d, "vaccinated", atena, i * 10 + d, f"L{i}-{d}") for d in doses]
+        # P021's lots hold what CP932 lacks (𠮷) and a character whose second CP932 byte is a backslash (ソ).
+        rows += [(CODE, f"{i:010d}", d, "vaccinated", atena, i * 10 + d, f"{'𠮷ソ' if i == 21 else 'L'}{i}-{d}")
+                 for d in doses]
     rows += [(CODE, "1000000010", 1, "vaccinated", MANY, 500, "LATER-1"),
              (CODE, "1000000011", 1, "vaccinated", MANY, 1, "EARLIER-1"),
              (CODE, "1000000010", 2, "vaccinated", MANY, 2, "EARLIER-2"),
@@ -80,10 +82,10 @@ def _in_parts(dsn: str, code: str, starts: list[str], connections: int, encoding
         for conn in conns[1:]:
             stack.enter_context(export_db.export_transaction(conn, scope, snapshot))
         doses = export_db.max_dose(conns[0], code, 2)
-        parts = ledger_db.ledger_parts(code, doses, starts)
-        return b"".join(from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts, batch_bytes,
-                                                                                 ahead_bytes, rendered=True),
-                                         encoding))
+        cp932 = encoding == "cp932"
+        parts = ledger_db.ledger_parts(code, doses, starts, cp932)
+        batches = export_db.copy_csv_parts(conns, parts, batch_bytes, ahead_bytes, rendered=True, cp932=cp932)
+        return b"".join(from_copy(ledger_header(doses), batches, encoding, converted=True))
 
 
 EVERY_PERSON = ["-P9", "=P0", *(f"P{i:03d}" for i in range(2, 31))]
@@ -118,7 +120,14 @@ def test_parts_give_the_bytes_of_one_query(hub_db: str, code: str, starts: list[
 
 def test_parts_in_cp932_give_the_bytes_of_one_query(hub_db: str) -> None:
     _load(hub_db)
-    assert _in_parts(hub_db, CODE, [MANY, "P020"], 2, "cp932", 1 << 18, 1 << 20) == _one_query(hub_db, CODE, "cp932")
+    # Before the one query stores the rows (the rows built from the records), and after (the rows stored).
+    in_parts = _in_parts(hub_db, CODE, [MANY, "P020"], 2, "cp932", 1 << 18, 1 << 20)
+    whole = _one_query(hub_db, CODE, "cp932")
+    assert in_parts == whole
+    assert _in_parts(hub_db, CODE, [MANY, "P020"], 2, "cp932", 1 << 18, 1 << 20) == whole
+    text = whole.decode("cp932")
+    assert all(f"〓ソ21-{d}" in text for d in (1, 2, 3)) and '"会場, ""一"""' in text
+    assert whole.count(b"\r\n") == 1 + 32
 
 
 @pytest.mark.parametrize("code", [CODE, ONE, EMPTY])
@@ -216,14 +225,16 @@ def test_abandoned_downloads_give_every_connection_back(hub_db: str) -> None:
     scope = Scope.municipality(CODE)
     with pool(hub_db, "vrs_api", min_size=2, max_size=2) as p:
         p.wait()
-        for _ in range(5):  # more downloads than the pool has connections: a leak would stall the next one
-            chunks: Iterator[bytes] = pooled_chunks(p, scope, CODE, "ledger", "utf-8", connections=2,
-                                                    records_per_part=4000)
+        for n in range(5):  # more downloads than the pool has connections: a leak would stall the next one
+            chunks: Iterator[bytes] = pooled_chunks(p, scope, CODE, "ledger", ("utf-8", "cp932")[n % 2],
+                                                    connections=2, records_per_part=4000)
             next(chunks)
             next(chunks)
             assert p.get_stats()["pool_available"] == 0  # both connections are reading
             chunks.close()  # as when the client goes away half-way
             assert p.get_stats()["pool_available"] == 2
             assert _busy_backends(hub_db) == []
+        with p.connection() as first, p.connection() as second:  # CP932 was the abandoned transactions' only
+            assert [c.execute("SHOW client_encoding").fetchone() for c in (first, second)] == [("UTF8",)] * 2
         whole = b"".join(pooled_chunks(p, scope, CODE, "ledger", "utf-8", connections=2, records_per_part=4000))
     assert whole.count(b"\r\n") == 1 + 20_000

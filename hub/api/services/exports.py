@@ -72,8 +72,11 @@ def pooled_chunks(pool: ConnectionPool[Any], scope: Scope, municipality_code: st
                     break  # a busy pool: fewer connections, the same bytes
                 transactions.enter_context(export_db.export_transaction(extra, scope, snapshot))
                 conns.append(extra)
-        parts = ledger_db.ledger_parts(municipality_code, doses, starts)
-        yield from from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts, rendered=True), encoding)
+        cp932 = encoding == "cp932"
+        parts = ledger_db.ledger_parts(municipality_code, doses, starts, cp932)
+        # The batches are held by the stream alone: closing it closes them, before the transactions end.
+        yield from from_copy(ledger_header(doses), export_db.copy_csv_parts(conns, parts, rendered=True, cp932=cp932),
+                             encoding, converted=True)
 
 
 def csv_chunks(conn: psycopg.Connection[Any], municipality_code: str, layout: Layout,
@@ -86,8 +89,10 @@ def csv_chunks(conn: psycopg.Connection[Any], municipality_code: str, layout: La
         return
     ledger_db.refresh(conn, municipality_code)
     doses = export_db.max_dose(conn, municipality_code, LEDGER_MIN_DOSES)
-    query = ledger_db.ledger_query(municipality_code, doses)
-    yield from from_copy(ledger_header(doses), export_db.copy_csv(conn, query, rendered=True), encoding)
+    cp932 = encoding == "cp932"
+    query = ledger_db.ledger_query(municipality_code, doses, cp932=cp932)
+    yield from from_copy(ledger_header(doses), export_db.copy_csv(conn, query, rendered=True, cp932=cp932), encoding,
+                         converted=True)
 
 
 def filename(municipality_code: str, layout: Layout, encoding: Encoding, stamp: str) -> str:

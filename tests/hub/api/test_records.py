@@ -61,6 +61,23 @@ def test_import_then_exports_parse(app_client: Any, users: dict[str, str], hub_d
     assert actions[:2] == ["export_records", "export_records"]
 
 
+def test_cp932_exports_write_what_cp932_lacks_as_a_substitute(app_client: Any, users: dict[str, str],
+                                                               hub_db: str) -> None:
+    _setup(app_client)
+    with connect(hub_db, None) as conn:  # a doctor's name that no CP932 file could have brought
+        conn.execute("UPDATE vaccinations SET doctor = '𠮷田 ソ表' WHERE voucher_no = '0000000001' AND dose = 2")
+    # The first ledger stores the person's row again; the second reads it as stored.
+    ledgers = [app_client.get(f"{BASE}/records/export", params={"layout": "ledger", "encoding": "cp932"})
+               for _ in range(2)]
+    long = app_client.get(f"{BASE}/records/export", params={"layout": "long", "encoding": "cp932"})
+    assert [r.status_code for r in (*ledgers, long)] == [200, 200, 200]
+    assert ledgers[0].content == ledgers[1].content
+    ledger = list(csv.reader(io.StringIO(ledgers[0].content.decode("cp932"))))
+    assert [r[0] for r in ledger[1:]] == ["A001"]
+    assert ledger[1][6] == "山田 太郎" and ledger[1][14] == "〓田 ソ表"
+    assert [r[8] for r in csv.reader(io.StringIO(long.content.decode("cp932"))) if r[2] == "2"] == ["〓田 ソ表"]
+
+
 def test_bad_record_file_applies_nothing(app_client: Any, users: dict[str, str]) -> None:
     csrf = login(app_client, "clerk_a")
     rows = [f"{MUNI_A},0000000001,1,接種済,20210601,{VENUE_A},ファイザー,FA1234,山田",
