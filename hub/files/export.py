@@ -66,7 +66,7 @@ def utf8_to_cp932(data: bytes) -> bytes:
     """UTF-8 `data` in CP932, as to_cp932 writes it."""
     text = data.decode("utf-8")
     if b"\xee" in data or b"\xc2\x80" in data or _EF_CODEC_ONLY.search(data):
-        text = _CODEC_ONLY.sub(_SUBSTITUTE, text)
+        return to_cp932(text)
     return text.encode("cp932", errors="vrs-substitute")
 
 

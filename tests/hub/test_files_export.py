@@ -7,7 +7,7 @@ import datetime
 import io
 
 from hub.db.export import ExportRecord
-from hub.files.export import ledger_header, write_ledger, write_long
+from hub.files.export import from_copy, ledger_header, write_ledger, write_long
 
 JST = datetime.timezone(datetime.timedelta(hours=9))
 
@@ -47,6 +47,15 @@ def test_cp932_output_substitutes_what_it_cannot_hold() -> None:
     assert not data.startswith(b"\xef\xbb\xbf")
     rows = read([data], "cp932")
     assert rows[1][8] == "髙橋 〓"
+
+
+def test_cp932_from_copy_substitutes_what_the_stored_cp932_rows_do() -> None:
+    """PostgreSQL's UTF-8 rows turned into CP932 in Python: 〓 also for 外字 (private use area) and vendor
+    codes, which Python's codec holds and the server's conversion does not, and for ¥ and ‾."""
+    rows = ["髙橋,\ue000\ue757\uf8f0,\x80x,¥‾,ｱ（\uf000）,\"a\nb\"\n", "plain,ascii\n"]
+    chunks = list(from_copy(("医師名", "ロット番号"), [r.encode() for r in rows], "cp932"))
+    assert chunks[1:] == ["髙橋,〓〓〓,〓x,〓〓,ｱ（〓）,\"a\nb\"\r\n".encode("cp932"), b"plain,ascii\r\n"]
+    assert chunks[0].decode("cp932") == "医師名,ロット番号\r\n"
 
 
 def test_ledger_has_one_row_per_person_with_eight_columns_per_dose() -> None:
