@@ -1,6 +1,6 @@
 -- A CP932 ledger export reads each person's row stored in CP932 as well (hub.db.ledger): converting the
--- rows as they are sent, in the process serving the download or in the server, took as long again as
--- the rest of the download.
+-- rows as they are sent cost the process serving the download more than all its other work on them, and
+-- the server, where it was tried too, nearly as much again as reading them.
 --
 -- vrs_cp932(text): the text with 〓 (the customary substitute mark) for each character outside what both
 -- PostgreSQL's SJIS conversion (whose table is Windows' CP932) and Python's cp932 codec (hub.files.export,
